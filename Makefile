@@ -1,0 +1,130 @@
+# Agora — build, test and run.  See README.md.
+#
+#   make            build everything under build/
+#   make test       unit + integration suites (starts its own PostgreSQL)
+#   make run        the demo (starts a private PostgreSQL under ./var/)
+#   make SANITIZE=address,undefined test   the same under sanitizers
+
+CC       ?= cc
+PKGS     := libmicrohttpd jansson libpq libcurl openssl
+TESTPKGS := criterion
+BUILD    ?= build
+VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+
+WARN     := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+            -Wmissing-prototypes
+CPPFLAGS += -D_GNU_SOURCE -DAGORA_VERSION='"$(VERSION)"' -Ilib -Ipolicy -I$(BUILD)/gen
+CFLAGS   ?= -O2 -g
+CFLAGS   += $(WARN) -MMD -MP
+ifneq ($(SANITIZE),)
+CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS  += -fsanitize=$(SANITIZE)
+BUILD    := build-san
+endif
+
+# pkg-config is only asked once deps are present (make deps runs first).
+PKG_CFLAGS  = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+TEST_CFLAGS = $(shell pkg-config --cflags $(TESTPKGS) 2>/dev/null)
+TEST_LIBS   = $(shell pkg-config --libs $(TESTPKGS) 2>/dev/null)
+
+LIB_SRCS     := $(wildcard lib/*.c)
+POLICY_SRCS  := $(filter-out policy/agora-policy.c,$(wildcard policy/*.c))
+SERVER_SRCS  := $(wildcard server/*.c)
+HARNESS_SRCS := $(wildcard tests/harness/*.c)
+UNIT_SRCS    := $(wildcard tests/unit/test_*.c)
+INTEG_SRCS   := $(wildcard tests/integration/test_*.c)
+INTEG_SUPPORT:= $(filter-out $(INTEG_SRCS),$(wildcard tests/integration/*.c))
+
+LIB_OBJS     := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+POLICY_OBJS  := $(POLICY_SRCS:%.c=$(BUILD)/obj/%.o)
+SERVER_OBJS  := $(SERVER_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/broker_migrations.o
+HARNESS_OBJS := $(HARNESS_SRCS:%.c=$(BUILD)/obj/%.o)
+INTEG_OBJS   := $(INTEG_SUPPORT:%.c=$(BUILD)/obj/%.o)
+UNIT_BINS    := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
+INTEG_BINS   := $(INTEG_SRCS:tests/integration/%.c=$(BUILD)/tests/integration/%)
+
+LIBAGORA     := $(BUILD)/lib/libagora.a
+LIBPOLICY    := $(if $(POLICY_SRCS),$(BUILD)/lib/libagora-policy.a)
+BINS         := $(BUILD)/bin/agora-broker
+ifneq ($(wildcard policy/agora-policy.c),)
+BINS         += $(BUILD)/bin/agora-policy
+endif
+
+.PHONY: all deps test test-unit test-integration run clean install check-deps
+all: deps
+	@$(MAKE) --no-print-directory build-all
+
+.PHONY: build-all
+build-all: $(BINS) $(UNIT_BINS) $(INTEG_BINS)
+
+deps:
+	@scripts/deps
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/tests/%.o: tests/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests/harness $(CFLAGS) $(PKG_CFLAGS) $(TEST_CFLAGS) -c $< -o $@
+
+# Migrations are compiled into the binary: no schema path to configure.
+$(BUILD)/gen/broker_migrations.c: scripts/embed-sql $(wildcard schemas/sql/broker/*.sql)
+	@mkdir -p $(dir $@)
+	scripts/embed-sql broker_migrations schemas/sql/broker > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -Wno-missing-prototypes -c $< -o $@
+
+$(LIBAGORA): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(LIBPOLICY): $(POLICY_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/bin/agora-broker: $(SERVER_OBJS) $(LIBAGORA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
+
+$(BUILD)/bin/agora-policy: $(BUILD)/obj/policy/agora-policy.o $(LIBPOLICY)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(HARNESS_OBJS) $(LIBAGORA) $(LIBPOLICY)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS) -lpthread
+
+$(BUILD)/tests/integration/%: $(BUILD)/obj/tests/integration/%.o $(INTEG_OBJS) $(HARNESS_OBJS) $(LIBAGORA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS) -lpthread
+
+# Unit tests need nothing running; integration tests get a throwaway
+# PostgreSQL from scripts/pg-test-cluster and start real processes.
+test: all
+	@$(MAKE) --no-print-directory test-unit test-integration
+
+test-unit: build-all
+	@scripts/run-tests unit $(BUILD) $(UNIT_BINS)
+
+test-integration: build-all
+	@scripts/pg-test-cluster run -- scripts/run-tests integration $(BUILD) $(INTEG_BINS)
+
+run: all
+	@scripts/run-demo $(BUILD)
+
+PREFIX ?= /usr/local
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/agora
+	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	cp -r schemas $(DESTDIR)$(PREFIX)/share/agora/
+
+clean:
+	rm -rf build build-san
+
+-include policy/policy.mk
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+.SECONDARY:

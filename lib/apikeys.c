@@ -1,0 +1,112 @@
+/* apikeys.c — see apikeys.h.  The SQL of api_keys lives here. */
+#include "apikeys.h"
+#include "crypto.h"
+#include "http.h"
+#include "util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const struct agora_stmt agora_apikey_stmts[] = {
+	{ "apikey_lookup",
+	  "SELECT id, role FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL" },
+	{ "apikey_insert",
+	  "INSERT INTO api_keys (id, name, role, key_hash, prefix) VALUES ($1, $2, $3, $4, $5)"
+	  " RETURNING " AGORA_SQL_TS("created_at") },
+	{ "apikey_list",
+	  "SELECT id, name, role, prefix,"
+	  " " AGORA_SQL_TS("created_at") ", " AGORA_SQL_TS("revoked_at")
+	  " FROM api_keys ORDER BY created_at DESC, id LIMIT 1000" },
+	{ "apikey_revoke",
+	  "UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL" },
+	{ NULL, NULL }
+};
+
+enum agora_qs
+agora_apikey_lookup(const char *hash_hex, char **id, unsigned *role)
+{
+	PGconn *c = agora_db_conn();
+	if (!c)
+		return AGORA_QS_HARD_ERROR;
+	const char *p[] = { hash_hex };
+	PGresult *r = agora_db_exec(c, "apikey_lookup", 1, p);
+	enum agora_qs qs = agora_db_status(r, "apikey_lookup");
+	if (qs == AGORA_QS_ONE) {
+		*id = xstrdup(PQgetvalue(r, 0, 0));
+		*role = agora_role_parse(PQgetvalue(r, 0, 1));
+	}
+	PQclear(r);
+	return qs;
+}
+
+static json_t *
+key_json(const char *id, const char *name, const char *role, const char *prefix,
+	 const char *created, const char *revoked)
+{
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", id, "name", name, "role", role,
+			      "prefix", prefix, "createdAt", created);
+	json_object_set_new(o, "revokedAt", revoked && *revoked ? json_string(revoked) : json_null());
+	return o;
+}
+
+enum agora_qs
+agora_apikey_create(const char *name, unsigned role, char **key, json_t **out)
+{
+	PGconn *c = agora_db_conn();
+	if (!c)
+		return AGORA_QS_HARD_ERROR;
+	uint8_t secret[32], hash[32];
+	agora_random(secret, sizeof secret);
+	char *b64 = agora_b64url_encode(secret, sizeof secret);
+	char *k = xasprintf("agk_%s", b64);
+	free(b64);
+	agora_sha256(k, strlen(k), hash);
+	char hex[65], id[46], prefix[13];
+	agora_hex(hash, 32, hex);
+	agora_urn_uuid(id);
+	snprintf(prefix, sizeof prefix, "%.12s", k);
+	const char *p[] = { id, name, agora_role_name(role), hex, prefix };
+	PGresult *r = agora_db_exec(c, "apikey_insert", 5, p);
+	enum agora_qs qs = agora_db_status(r, "apikey_insert");
+	if (qs == AGORA_QS_ONE) {
+		*out = key_json(id, name, agora_role_name(role), prefix, PQgetvalue(r, 0, 0), NULL);
+		*key = k;
+	} else {
+		free(k);
+	}
+	PQclear(r);
+	return qs;
+}
+
+enum agora_qs
+agora_apikey_list(json_t **out)
+{
+	PGconn *c = agora_db_conn();
+	if (!c)
+		return AGORA_QS_HARD_ERROR;
+	PGresult *r = agora_db_exec(c, "apikey_list", 0, NULL);
+	enum agora_qs qs = agora_db_status(r, "apikey_list");
+	if (qs >= 0) {
+		*out = json_array();
+		for (int i = 0; i < PQntuples(r); i++)
+			json_array_append_new(*out, key_json(PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
+							     PQgetvalue(r, i, 2), PQgetvalue(r, i, 3),
+							     PQgetvalue(r, i, 4), PQgetvalue(r, i, 5)));
+		qs = AGORA_QS_ONE;
+	}
+	PQclear(r);
+	return qs;
+}
+
+enum agora_qs
+agora_apikey_revoke(const char *id)
+{
+	PGconn *c = agora_db_conn();
+	if (!c)
+		return AGORA_QS_HARD_ERROR;
+	const char *p[] = { id };
+	PGresult *r = agora_db_exec(c, "apikey_revoke", 1, p);
+	enum agora_qs qs = agora_db_status(r, "apikey_revoke");
+	PQclear(r);
+	return qs;
+}

@@ -1,0 +1,243 @@
+/* db.c — see db.h. */
+#include "db.h"
+#include "log.h"
+#include "util.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *db_conninfo;
+static const struct agora_stmt *const *db_tables;
+static pthread_key_t conn_key;
+static pthread_once_t key_once = PTHREAD_ONCE_INIT;
+
+static void
+conn_destroy(void *p)
+{
+	PQfinish(p);
+}
+
+static void
+make_key(void)
+{
+	pthread_key_create(&conn_key, conn_destroy);
+}
+
+void
+agora_db_setup(const char *conninfo, const struct agora_stmt *const *tables)
+{
+	pthread_once(&key_once, make_key);
+	db_conninfo = conninfo;
+	db_tables = tables;
+}
+
+static PGconn *
+connect_and_prepare(void)
+{
+	PGconn *c = PQconnectdb(db_conninfo);
+	if (PQstatus(c) != CONNECTION_OK) {
+		agora_logf(AGORA_LOG_ERROR, "db", "connect failed: %s", PQerrorMessage(c));
+		PQfinish(c);
+		return NULL;
+	}
+	for (const struct agora_stmt *const *t = db_tables; t && *t; t++) {
+		for (const struct agora_stmt *s = *t; s->name; s++) {
+			PGresult *r = PQprepare(c, s->name, s->sql, 0, NULL);
+			if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+				agora_logf(AGORA_LOG_ERROR, "db", "prepare %s failed: %s", s->name,
+					   PQresultErrorMessage(r));
+				PQclear(r);
+				PQfinish(c);
+				return NULL;
+			}
+			PQclear(r);
+		}
+	}
+	return c;
+}
+
+PGconn *
+agora_db_conn(void)
+{
+	pthread_once(&key_once, make_key);
+	PGconn *c = pthread_getspecific(conn_key);
+	if (c && PQstatus(c) == CONNECTION_OK)
+		return c;
+	if (c) {
+		PQfinish(c);
+		pthread_setspecific(conn_key, NULL);
+	}
+	c = connect_and_prepare();
+	pthread_setspecific(conn_key, c);
+	return c;
+}
+
+void
+agora_db_close(void)
+{
+	pthread_once(&key_once, make_key);
+	PGconn *c = pthread_getspecific(conn_key);
+	PQfinish(c);
+	pthread_setspecific(conn_key, NULL);
+}
+
+PGresult *
+agora_db_exec(PGconn *c, const char *name, int nparams, const char *const *params)
+{
+	PGresult *r = PQexecPrepared(c, name, nparams, params, NULL, NULL, 0);
+	if (!r)
+		r = PQmakeEmptyPGresult(c, PGRES_FATAL_ERROR);
+	return r;
+}
+
+enum agora_qs
+agora_db_status(PGresult *res, const char *name)
+{
+	switch (PQresultStatus(res)) {
+	case PGRES_TUPLES_OK:
+		return PQntuples(res) > 0 ? AGORA_QS_ONE : AGORA_QS_NONE;
+	case PGRES_COMMAND_OK: {
+		const char *n = PQcmdTuples(res);
+		return (n && *n && !strcmp(n, "0")) ? AGORA_QS_NONE : AGORA_QS_ONE;
+	}
+	default:
+		break;
+	}
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	if (state && (!strcmp(state, "40001") || !strcmp(state, "40P01")))
+		return AGORA_QS_RETRY;
+	if (state && !strcmp(state, "23505"))
+		return AGORA_QS_CONFLICT;
+	agora_log(AGORA_LOG_ERROR, "db",
+		  json_pack("{s:s, s:s, s:s}", "statement", name ? name : "?", "sqlstate",
+			    state ? state : "", "detail", PQresultErrorMessage(res)));
+	return AGORA_QS_HARD_ERROR;
+}
+
+static enum agora_qs
+simple(PGconn *c, const char *sql)
+{
+	PGresult *r = PQexec(c, sql);
+	enum agora_qs qs = agora_db_status(r, sql);
+	PQclear(r);
+	return qs;
+}
+
+enum agora_qs
+agora_db_tx(enum agora_qs (*fn)(PGconn *c, void *ctx), void *ctx, bool serializable)
+{
+	enum agora_qs qs = AGORA_QS_HARD_ERROR;
+	for (int attempt = 0; attempt < 5; attempt++) {
+		PGconn *c = agora_db_conn();
+		if (!c)
+			return AGORA_QS_HARD_ERROR;
+		qs = simple(c, serializable ? "BEGIN ISOLATION LEVEL SERIALIZABLE" : "BEGIN");
+		if (qs < 0)
+			return qs;
+		qs = fn(c, ctx);
+		if (qs >= 0 && qs != AGORA_QS_CONFLICT) {
+			enum agora_qs cq = simple(c, "COMMIT");
+			if (cq >= 0)
+				return qs;
+			qs = cq;
+		} else {
+			simple(c, "ROLLBACK");
+		}
+		if (qs != AGORA_QS_RETRY)
+			return qs;
+		/* Jittered backoff: 1, 2, 4, 8 ms times a random factor. */
+		struct timespec ts = { 0, (long)((1L << attempt) * 1000000L * (50 + rand() % 100) / 100) };
+		nanosleep(&ts, NULL);
+	}
+	return qs;
+}
+
+bool
+agora_db_ping(void)
+{
+	PGconn *c = agora_db_conn();
+	if (!c)
+		return false;
+	PGresult *r = PQexec(c, "SELECT 1");
+	bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+	PQclear(r);
+	if (!ok)
+		agora_db_close();
+	return ok;
+}
+
+static bool
+exec_ok(PGconn *c, const char *sql, int n, const char *const *params)
+{
+	PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+	ExecStatusType st = PQresultStatus(r);
+	bool ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+	if (!ok)
+		agora_logf(AGORA_LOG_ERROR, "migrate", "%s", PQresultErrorMessage(r));
+	PQclear(r);
+	return ok;
+}
+
+bool
+agora_db_migrate(const char *conninfo, const char *component,
+		 const struct agora_migration *migrations)
+{
+	bool ok = false;
+	PGconn *c = PQconnectdb(conninfo);
+	if (PQstatus(c) != CONNECTION_OK) {
+		agora_logf(AGORA_LOG_ERROR, "migrate", "connect failed: %s", PQerrorMessage(c));
+		goto out;
+	}
+	/* Quiet NOTICEs such as "relation already exists, skipping". */
+	if (!exec_ok(c, "SET client_min_messages = warning", 0, NULL))
+		goto out;
+	const char *lock_params[] = { component };
+	if (!exec_ok(c, "SELECT pg_advisory_lock(hashtext('agora-migrate:' || $1))", 1, lock_params))
+		goto out;
+	if (!exec_ok(c,
+		     "CREATE TABLE IF NOT EXISTS schema_migrations ("
+		     " version integer PRIMARY KEY, name text NOT NULL,"
+		     " applied_at timestamptz NOT NULL DEFAULT now())", 0, NULL))
+		goto unlock;
+	for (const struct agora_migration *m = migrations; m->name; m++) {
+		char ver[16];
+		snprintf(ver, sizeof ver, "%d", m->version);
+		const char *p[] = { ver, m->name };
+		PGresult *r = PQexecParams(c, "SELECT 1 FROM schema_migrations WHERE version = $1",
+					   1, NULL, p, NULL, NULL, 0);
+		bool done = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0;
+		bool query_ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+		PQclear(r);
+		if (!query_ok)
+			goto unlock;
+		if (done)
+			continue;
+		if (!exec_ok(c, "BEGIN", 0, NULL))
+			goto unlock;
+		/* PQexec (not Params) so a file may hold several statements. */
+		PGresult *mr = PQexec(c, m->sql);
+		bool applied = PQresultStatus(mr) == PGRES_COMMAND_OK ||
+			       PQresultStatus(mr) == PGRES_TUPLES_OK;
+		if (!applied)
+			agora_log(AGORA_LOG_ERROR, "migrate",
+				  json_pack("{s:s, s:s}", "migration", m->name, "detail",
+					    PQresultErrorMessage(mr)));
+		PQclear(mr);
+		if (!applied ||
+		    !exec_ok(c, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2, p) ||
+		    !exec_ok(c, "COMMIT", 0, NULL)) {
+			exec_ok(c, "ROLLBACK", 0, NULL);
+			goto unlock;
+		}
+		agora_log(AGORA_LOG_INFO, "migrate",
+			  json_pack("{s:s, s:s}", "component", component, "applied", m->name));
+	}
+	ok = true;
+unlock:
+	exec_ok(c, "SELECT pg_advisory_unlock(hashtext('agora-migrate:' || $1))", 1, lock_params);
+out:
+	PQfinish(c);
+	return ok;
+}

@@ -1,0 +1,75 @@
+/* db.h — PostgreSQL access on libpq.
+ *
+ * One connection per thread (each libmicrohttpd worker gets its own,
+ * opened on first use and re-opened after a failure).  Every statement a
+ * component uses is declared once in a table of struct agora_stmt and
+ * prepared by name on each new connection; SQL lives only in db_*.c files.
+ * Functions that run queries return enum agora_qs.
+ */
+#ifndef AGORA_DB_H
+#define AGORA_DB_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+
+enum agora_qs {
+	AGORA_QS_HARD_ERROR = -2,	/* broken connection, bad SQL, … */
+	AGORA_QS_RETRY = -1,		/* serialization failure or deadlock */
+	AGORA_QS_NONE = 0,		/* no row */
+	AGORA_QS_ONE = 1,		/* one row (or success) */
+	AGORA_QS_CONFLICT = 2,		/* unique violation */
+};
+
+/* SQL expression rendering a timestamptz column as RFC 3339 UTC. */
+#define AGORA_SQL_TS(col) \
+	"to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
+struct agora_stmt {
+	const char *name;
+	const char *sql;
+};
+
+struct agora_migration {
+	int version;
+	const char *name;
+	const char *sql;
+};
+
+/* Set the connection string and the statement tables (a NULL-terminated
+ * array of pointers to {NULL,NULL}-terminated arrays) before any thread
+ * calls agora_db_conn().  Pointers are borrowed for the process's life. */
+void agora_db_setup(const char *conninfo, const struct agora_stmt *const *tables);
+
+/* This thread's connection, connected and prepared; NULL when the database
+ * cannot be reached (logged). */
+PGconn *agora_db_conn(void);
+/* Close this thread's connection (threads that exit call it implicitly). */
+void agora_db_close(void);
+
+/* Execute prepared statement `name`; never NULL (PQclear it). */
+PGresult *agora_db_exec(PGconn *c, const char *name, int nparams, const char *const *params);
+/* Classify a result: ONE for rows ≥ 1 or a command that succeeded,
+ * NONE for zero rows, CONFLICT/RETRY/HARD_ERROR from the SQLSTATE.
+ * Logs hard errors with the statement name. */
+enum agora_qs agora_db_status(PGresult *res, const char *name);
+
+/* Run fn(conn, ctx) in one transaction (BEGIN ISOLATION LEVEL
+ * `serializable` when serializable is true, else READ COMMITTED) and
+ * COMMIT it; roll back and run it again, up to 5 times with jittered
+ * backoff, when fn or COMMIT reports a serialization failure (40001) or a
+ * deadlock (40P01).  fn returns AGORA_QS_*; a negative value or CONFLICT
+ * rolls back.  Returns fn's final status (HARD_ERROR when no connection). */
+enum agora_qs agora_db_tx(enum agora_qs (*fn)(PGconn *c, void *ctx), void *ctx,
+			  bool serializable);
+
+/* true when SELECT 1 succeeds on this thread's connection. */
+bool agora_db_ping(void);
+
+/* Apply the migrations that schema_migrations does not list yet, in order,
+ * each in its own transaction, under a session advisory lock so that
+ * concurrent starts apply each once.  Uses a connection of its own.
+ * false (logged) on error. */
+bool agora_db_migrate(const char *conninfo, const char *component,
+		      const struct agora_migration *migrations);
+
+#endif

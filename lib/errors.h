@@ -1,0 +1,68 @@
+/* errors.h — the one error table of Agora.
+ *
+ * Every error a client sees is one row here: a symbol, a stable numeric code
+ * (> 1000, so it is never mistaken for an HTTP status), the HTTP status and
+ * a short hint.  Bodies are always {"code":…,"error":"symbol","detail":"…"},
+ * built by agora_error_json() — nowhere else.  Codes are never reused or
+ * renumbered once released; docs/ERRORS.md lists them.
+ */
+#ifndef AGORA_ERRORS_H
+#define AGORA_ERRORS_H
+
+#include <jansson.h>
+
+#define AGORA_ERROR_TABLE(X) \
+	/* generic request errors */ \
+	X(INVALID_JSON,          "invalid_json",           1001, 400, "the body is not well-formed JSON") \
+	X(INVALID_REQUEST,       "invalid_request",        1002, 400, "a field is missing or has the wrong type or value") \
+	X(UNKNOWN_FIELD,         "unknown_field",          1003, 400, "the body has a field this endpoint does not know") \
+	X(BODY_TOO_LARGE,        "body_too_large",         1004, 413, "the body is larger than this endpoint accepts") \
+	X(NOT_FOUND,             "not_found",              1005, 404, "no such resource") \
+	X(METHOD_NOT_ALLOWED,    "method_not_allowed",     1006, 405, "the resource does not support this method") \
+	X(UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", 1007, 415, "send the body as application/json") \
+	X(INVALID_QUERY,         "invalid_query",          1008, 400, "a query parameter is malformed or out of range") \
+	X(INVALID_ID,            "invalid_id",             1009, 400, "the id in the path is malformed") \
+	X(CONFLICT,              "conflict",               1010, 409, "the resource already exists or changed meanwhile") \
+	X(RATE_LIMITED,          "rate_limited",           1011, 429, "too many requests; retry later") \
+	X(INTERNAL,              "internal",               1012, 500, "internal error; the request id identifies it in the logs") \
+	X(UNAVAILABLE,           "unavailable",            1013, 503, "a backing service is unavailable; retry later") \
+	/* authentication and authorisation */ \
+	X(MISSING_CREDENTIALS,   "missing_credentials",    1101, 401, "send Authorization: Bearer <api key or token>") \
+	X(INVALID_API_KEY,       "invalid_api_key",        1102, 401, "the API key is unknown or revoked") \
+	X(FORBIDDEN,             "forbidden",              1103, 403, "the credentials do not allow this") \
+	X(INVALID_TOKEN,         "invalid_token",          1104, 401, "the bearer token is malformed or its claims are wrong") \
+	X(UNSUPPORTED_ALG,       "unsupported_alg",        1105, 401, "only EdDSA-signed tokens are accepted") \
+	X(BAD_SIGNATURE,         "bad_signature",          1106, 401, "the token's signature does not verify") \
+	X(TOKEN_EXPIRED,         "token_expired",          1107, 401, "the token has expired") \
+	X(TOKEN_NOT_YET_VALID,   "token_not_yet_valid",    1108, 401, "the token's iat or nbf lies in the future") \
+	X(TOKEN_REPLAYED,        "token_replayed",         1109, 401, "the token's jti was already used") \
+	X(WRONG_AUDIENCE,        "wrong_audience",         1110, 401, "the token is addressed to someone else") \
+	X(UNKNOWN_PARTICIPANT,   "unknown_participant",    1111, 401, "the token's issuer is not a registered participant") \
+	X(PARTICIPANT_SUSPENDED, "participant_suspended",  1112, 401, "the participant is suspended") \
+	X(UNKNOWN_KEY,           "unknown_key",            1113, 401, "the token's kid is not among the participant's keys") \
+	X(REQUEST_MISMATCH,      "request_mismatch",       1114, 401, "the token's htm, htu or bh does not match this request") \
+	/* participants and keys */ \
+	X(PARTICIPANT_EXISTS,    "participant_exists",     1201, 409, "a participant with this id is already registered") \
+	X(PARTICIPANT_NOT_FOUND, "participant_not_found",  1202, 404, "no participant with this id") \
+	X(INVALID_JWK,           "invalid_jwk",            1203, 400, "a key is not a valid Ed25519 public JWK") \
+	X(API_KEY_NOT_FOUND,     "api_key_not_found",      1204, 404, "no API key with this id")
+
+enum agora_error {
+#define AGORA_ERR_ENUM(sym, str, code, http, hint) AGORA_E_##sym,
+	AGORA_ERROR_TABLE(AGORA_ERR_ENUM)
+#undef AGORA_ERR_ENUM
+	AGORA_E__COUNT
+};
+
+struct agora_error_info {
+	const char *symbol;	/* "invalid_json" */
+	int code;
+	unsigned int http_status;
+	const char *hint;
+};
+
+const struct agora_error_info *agora_error_info(enum agora_error e);
+/* {"code","error","detail"}; detail NULL → the table's hint.  New reference. */
+json_t *agora_error_json(enum agora_error e, const char *detail);
+
+#endif

@@ -1,0 +1,639 @@
+/* http.c — see http.h.
+ *
+ * Request life cycle on libmicrohttpd:
+ *   uri_log callback    → allocate struct request (start time, request id)
+ *   access handler #1   → route match (404/405), media type (415),
+ *                         Content-Length check (413 before any body is read)
+ *   access handler #2…n → append the body, bounded; an over-long chunked
+ *                         body is drained and answered 413, or cut off
+ *   access handler last → authenticate, parse JSON, call the handler
+ *   completed callback  → access-log line, metrics, free
+ */
+#include "http.h"
+#include "apikeys.h"
+#include "crypto.h"
+#include "log.h"
+#include "util.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* A chunked body past the limit is read and dropped up to this much, so
+ * the client sees the 413; past it the connection is closed. */
+#define DRAIN_LIMIT (8u * AGORA_JSON_BODY_LIMIT)
+#define MAX_SEGMENTS 16
+
+static const double latency_buckets[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+					  0.25, 0.5, 1, 2.5, 5 };
+#define NBUCKETS ARRAY_LEN(latency_buckets)
+
+struct route_metrics {
+	_Atomic uint64_t by_status[600];
+	_Atomic uint64_t buckets[NBUCKETS];
+	_Atomic uint64_t count;
+	_Atomic uint64_t sum_us;
+};
+
+struct agora_server {
+	struct MHD_Daemon *daemon;
+	struct agora_server_config cfg;
+	struct route_metrics *metrics;	/* nroutes + 1: the last is "unmatched" */
+};
+
+enum phase { PHASE_NEW, PHASE_BODY, PHASE_DONE };
+
+struct request {
+	struct agora_req req;
+	struct agora_server *srv;
+	enum phase phase;
+	uint64_t start_ns;
+	unsigned status;
+	struct agora_buf body;
+	bool too_large;
+	size_t drained;
+	json_t *json;
+	struct MHD_Response *pending_headers;	/* headers set before the reply */
+	char **extra_headers;
+	size_t nextra;
+};
+
+/* ---- replies ---------------------------------------------------------- */
+
+static enum MHD_Result
+queue(struct agora_req *ar, unsigned status, struct MHD_Response *resp, const char *ctype)
+{
+	struct request *rq = (struct request *)ar;
+	MHD_add_response_header(resp, "Content-Type", ctype);
+	MHD_add_response_header(resp, "X-Request-Id", ar->request_id);
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	for (size_t i = 0; i + 1 < rq->nextra; i += 2)
+		MHD_add_response_header(resp, rq->extra_headers[i], rq->extra_headers[i + 1]);
+	rq->status = status;
+	rq->phase = PHASE_DONE;
+	enum MHD_Result ret = MHD_queue_response(ar->conn, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+void
+agora_reply_header(struct agora_req *ar, const char *name, const char *value)
+{
+	struct request *rq = (struct request *)ar;
+	rq->extra_headers = xrealloc(rq->extra_headers, (rq->nextra + 2) * sizeof(char *));
+	rq->extra_headers[rq->nextra++] = xstrdup(name);
+	rq->extra_headers[rq->nextra++] = xstrdup(value);
+}
+
+enum MHD_Result
+agora_reply_text(struct agora_req *ar, unsigned status, const char *content_type, const char *text)
+{
+	size_t len = strlen(text);
+	struct MHD_Response *resp =
+		MHD_create_response_from_buffer(len, (void *)text, MHD_RESPMEM_MUST_COPY);
+	return queue(ar, status, resp, content_type);
+}
+
+enum MHD_Result
+agora_reply_json(struct agora_req *ar, unsigned status, json_t *body)
+{
+	char *s = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(body);
+	if (!s)
+		abort();	/* only on allocation failure */
+	struct MHD_Response *resp =
+		MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
+	return queue(ar, status, resp, "application/json");
+}
+
+enum MHD_Result
+agora_reply_error(struct agora_req *ar, enum agora_error e, const char *fmt, ...)
+{
+	char detail[512];
+	if (fmt) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(detail, sizeof detail, fmt, ap);
+		va_end(ap);
+	}
+	const struct agora_error_info *info = agora_error_info(e);
+	if (info->http_status == 401)
+		agora_reply_header(ar, "WWW-Authenticate", "Bearer");
+	return agora_reply_json(ar, info->http_status, agora_error_json(e, fmt ? detail : NULL));
+}
+
+/* ---- request accessors ------------------------------------------------ */
+
+const char *
+agora_req_param(const struct agora_req *r, const char *name)
+{
+	for (int i = 0; i < AGORA_MAX_PARAMS && r->param_names[i]; i++)
+		if (!strcmp(r->param_names[i], name))
+			return r->param_values[i];
+	return NULL;
+}
+
+const char *
+agora_req_query(const struct agora_req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *
+agora_req_header(const struct agora_req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+/* ---- roles ------------------------------------------------------------ */
+
+static const struct {
+	unsigned bit;
+	const char *name;
+} roles[] = {
+	{ AGORA_ROLE_ADMIN, "admin" },
+	{ AGORA_ROLE_PUBLISHER, "publisher" },
+	{ AGORA_ROLE_CONSUMER, "consumer" },
+	{ AGORA_ROLE_VIEWER, "viewer" },
+};
+
+unsigned
+agora_role_parse(const char *name)
+{
+	for (size_t i = 0; name && i < ARRAY_LEN(roles); i++)
+		if (!strcmp(roles[i].name, name))
+			return roles[i].bit;
+	return 0;
+}
+
+const char *
+agora_role_name(unsigned role)
+{
+	for (size_t i = 0; i < ARRAY_LEN(roles); i++)
+		if (roles[i].bit == role)
+			return roles[i].name;
+	return "none";
+}
+
+/* ---- routing ---------------------------------------------------------- */
+
+/* Match path against pattern; on success fill the request's params. */
+static bool
+match(const char *pattern, const char *path, struct agora_req *r)
+{
+	int np = 0;
+	const char *p = pattern, *u = path;
+	while (*p && *u) {
+		if (*p != '/' || *u != '/')
+			return false;
+		p++;
+		u++;
+		const char *pe = strchr(p, '/'), *ue = strchr(u, '/');
+		size_t pl = pe ? (size_t)(pe - p) : strlen(p);
+		size_t ul = ue ? (size_t)(ue - u) : strlen(u);
+		if (pl > 2 && p[0] == '{' && p[pl - 1] == '}') {
+			if (ul == 0 || np >= AGORA_MAX_PARAMS)
+				return false;
+			if (r) {
+				r->param_names[np] = xstrndup(p + 1, pl - 2);
+				r->param_values[np] = xstrndup(u, ul);
+			}
+			np++;
+		} else if (pl != ul || strncmp(p, u, pl) != 0) {
+			return false;
+		}
+		p += pl;
+		u += ul;
+	}
+	return *p == '\0' && *u == '\0';
+}
+
+static void
+free_params(struct agora_req *r)
+{
+	for (int i = 0; i < AGORA_MAX_PARAMS; i++) {
+		free((char *)r->param_names[i]);
+		free(r->param_values[i]);
+		r->param_names[i] = NULL;
+		r->param_values[i] = NULL;
+	}
+}
+
+/* Find the route; on a path match with the wrong method, 405 with Allow. */
+static enum MHD_Result
+route(struct request *rq, const char *method)
+{
+	struct agora_server *srv = rq->srv;
+	const char *m = strcmp(method, "HEAD") == 0 ? "GET" : method;
+	struct agora_buf allow;
+	agora_buf_init(&allow);
+	size_t nseg = 0;
+	for (const char *c = rq->req.path; *c; c++)
+		nseg += *c == '/';
+	if (nseg <= MAX_SEGMENTS && rq->req.path[0] == '/') {
+		for (size_t i = 0; i < srv->cfg.nroutes; i++) {
+			const struct agora_route *rt = &srv->cfg.routes[i];
+			if (!match(rt->pattern, rq->req.path, NULL))
+				continue;
+			if (strcmp(rt->method, m) == 0) {
+				match(rt->pattern, rq->req.path, &rq->req);
+				rq->req.route = rt;
+				agora_buf_cleanup(&allow);
+				return MHD_YES;
+			}
+			agora_buf_printf(&allow, "%s%s", allow.len ? ", " : "", rt->method);
+		}
+	}
+	enum MHD_Result ret;
+	if (allow.len) {
+		agora_reply_header(&rq->req, "Allow", allow.data);
+		ret = agora_reply_error(&rq->req, AGORA_E_METHOD_NOT_ALLOWED, "%s is not allowed here; use %s",
+					method, allow.data);
+	} else {
+		ret = agora_reply_error(&rq->req, AGORA_E_NOT_FOUND, "no resource at this path");
+	}
+	agora_buf_cleanup(&allow);
+	return ret;
+}
+
+/* ---- authentication --------------------------------------------------- */
+
+static bool
+looks_like_jwt(const char *t)
+{
+	const char *d1 = strchr(t, '.');
+	return d1 && strchr(d1 + 1, '.');
+}
+
+/* Returns AGORA_E__COUNT when the request may proceed. */
+static enum agora_error
+authenticate(struct request *rq, char *detail, size_t dlen)
+{
+	struct agora_req *r = &rq->req;
+	const struct agora_route *rt = r->route;
+	if (!rt->auth)
+		return AGORA_E__COUNT;
+	const char *token = NULL;
+	const char *authz = agora_req_header(r, "Authorization");
+	const char *xkey = agora_req_header(r, "X-Api-Key");
+	if (authz) {
+		if (strncasecmp(authz, "Bearer ", 7) != 0) {
+			snprintf(detail, dlen, "the Authorization scheme must be Bearer");
+			return AGORA_E_MISSING_CREDENTIALS;
+		}
+		token = authz + 7;
+		while (*token == ' ')
+			token++;
+	} else if (xkey) {
+		token = xkey;
+	}
+	if (!token || !*token) {
+		snprintf(detail, dlen, "this endpoint needs credentials");
+		return AGORA_E_MISSING_CREDENTIALS;
+	}
+	if (authz && looks_like_jwt(token)) {
+		if (!(rt->auth & AGORA_AUTH_PARTICIPANT) || !rq->srv->cfg.participant_auth) {
+			snprintf(detail, dlen, "this endpoint takes an API key, not a participant token");
+			return AGORA_E_MISSING_CREDENTIALS;
+		}
+		return rq->srv->cfg.participant_auth(r, token, detail, dlen);
+	}
+	if (!(rt->auth & AGORA_AUTH_APIKEY)) {
+		snprintf(detail, dlen, "this endpoint takes a participant token");
+		return AGORA_E_MISSING_CREDENTIALS;
+	}
+	if (strlen(token) > 256) {
+		snprintf(detail, dlen, "the API key is unknown or revoked");
+		return AGORA_E_INVALID_API_KEY;
+	}
+	uint8_t hash[32];
+	agora_sha256(token, strlen(token), hash);
+	if (rq->srv->cfg.has_admin_key && agora_ct_equal(hash, rq->srv->cfg.admin_key_hash, 32)) {
+		r->role = AGORA_ROLE_ADMIN;
+		r->api_key_id = xstrdup("admin");
+	} else {
+		char hex[65];
+		agora_hex(hash, 32, hex);
+		enum agora_qs qs = agora_apikey_lookup(hex, &r->api_key_id, &r->role);
+		if (qs < 0) {
+			snprintf(detail, dlen, "the key store is unavailable");
+			return AGORA_E_UNAVAILABLE;
+		}
+		if (qs == AGORA_QS_NONE) {
+			snprintf(detail, dlen, "the API key is unknown or revoked");
+			return AGORA_E_INVALID_API_KEY;
+		}
+	}
+	if (!(r->role & rt->roles)) {
+		snprintf(detail, dlen, "role %s may not %s %s", agora_role_name(r->role), rt->method,
+			 rt->pattern);
+		return AGORA_E_FORBIDDEN;
+	}
+	return AGORA_E__COUNT;
+}
+
+/* ---- the access handler ----------------------------------------------- */
+
+/* JSON bodies may come without a Content-Type, or with curl -d's default
+ * form type (people try the API with curl); any other type is refused. */
+static bool
+json_media_type(const char *ct)
+{
+	if (!ct)
+		return true;
+	size_t n = strcspn(ct, ";");
+	while (n && ct[n - 1] == ' ')
+		n--;
+	return (n == 16 && !strncasecmp(ct, "application/json", n)) ||
+	       (n == 19 && !strncasecmp(ct, "application/ld+json", n)) ||
+	       (n == 33 && !strncasecmp(ct, "application/x-www-form-urlencoded", n));
+}
+
+static enum MHD_Result
+finish(struct request *rq)
+{
+	struct agora_req *r = &rq->req;
+	char detail[256] = "";
+	if (rq->too_large)
+		return agora_reply_error(r, AGORA_E_BODY_TOO_LARGE, "the body exceeds %u bytes",
+					 AGORA_JSON_BODY_LIMIT);
+	agora_buf_append(&rq->body, "", 0);
+	r->body = rq->body.data;
+	r->body_len = rq->body.len;
+	enum agora_error e = authenticate(rq, detail, sizeof detail);
+	if (e != AGORA_E__COUNT)
+		return agora_reply_error(r, e, "%s", detail);
+	if (r->body_len) {
+		json_error_t jerr;
+		rq->json = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &jerr);
+		if (!rq->json)
+			return agora_reply_error(r, AGORA_E_INVALID_JSON, "line %d, column %d: %s",
+						 jerr.line, jerr.column, jerr.text);
+		r->json = rq->json;
+	}
+	return r->route->handler(r);
+}
+
+static enum MHD_Result
+access_handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+	       const char *version, const char *upload_data, size_t *upload_data_size,
+	       void **req_cls)
+{
+	(void)cls;
+	(void)url;
+	(void)version;
+	struct request *rq = *req_cls;
+	if (rq->phase == PHASE_NEW) {
+		rq->req.conn = conn;
+		rq->req.method = method;
+		rq->phase = PHASE_BODY;
+		const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+		size_t rlen = rid ? strlen(rid) : 0;
+		bool rid_ok = rlen > 0 && rlen < sizeof rq->req.request_id &&
+			      strspn(rid, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == rlen;
+		if (rid_ok) {
+			memcpy(rq->req.request_id, rid, rlen + 1);
+		} else {
+			uint8_t b[12];
+			agora_random(b, sizeof b);
+			agora_hex(b, sizeof b, rq->req.request_id);
+		}
+		if (route(rq, method) != MHD_YES || rq->phase == PHASE_DONE)
+			return MHD_YES;
+		const char *clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+		const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding");
+		bool has_body = (clen && strcmp(clen, "0") != 0) || te;
+		if (has_body && !json_media_type(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+									      "Content-Type")))
+			return agora_reply_error(&rq->req, AGORA_E_UNSUPPORTED_MEDIA_TYPE,
+						 "send the body as application/json");
+		if (clen) {
+			char *end;
+			unsigned long long n = strtoull(clen, &end, 10);
+			if (*end == '\0' && n > AGORA_JSON_BODY_LIMIT)
+				return agora_reply_error(&rq->req, AGORA_E_BODY_TOO_LARGE,
+							 "the body exceeds %u bytes", AGORA_JSON_BODY_LIMIT);
+		}
+		return MHD_YES;
+	}
+	if (rq->phase == PHASE_DONE) {
+		/* A reply is queued; anything still arriving is dropped. */
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		size_t n = *upload_data_size;
+		*upload_data_size = 0;
+		if (!rq->too_large && rq->body.len + n <= AGORA_JSON_BODY_LIMIT) {
+			agora_buf_append(&rq->body, upload_data, n);
+			return MHD_YES;
+		}
+		rq->too_large = true;
+		agora_buf_cleanup(&rq->body);
+		rq->drained += n;
+		return rq->drained > DRAIN_LIMIT ? MHD_NO : MHD_YES;
+	}
+	return finish(rq);
+}
+
+static void *
+uri_logger(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	(void)conn;
+	struct request *rq = xcalloc(1, sizeof *rq);
+	rq->srv = cls;
+	rq->start_ns = agora_mono_ns();
+	/* The path without the query string (MHD hands the raw URI here). */
+	size_t n = strcspn(uri, "?");
+	char *path = xstrndup(uri, n);
+	MHD_http_unescape(path);
+	rq->req.path = path;
+	rq->req.app = rq->srv->cfg.app;
+	agora_buf_init(&rq->body);
+	return rq;
+}
+
+static void
+completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+	  enum MHD_RequestTerminationCode toe)
+{
+	(void)conn;
+	struct agora_server *srv = cls;
+	struct request *rq = *req_cls;
+	if (!rq)
+		return;
+	uint64_t us = (agora_mono_ns() - rq->start_ns) / 1000;
+	size_t ri = rq->req.route ? (size_t)(rq->req.route - srv->cfg.routes) : srv->cfg.nroutes;
+	struct route_metrics *m = &srv->metrics[ri];
+	unsigned st = rq->status < 600 ? rq->status : 0;
+	atomic_fetch_add(&m->by_status[st], 1);
+	atomic_fetch_add(&m->count, 1);
+	atomic_fetch_add(&m->sum_us, us);
+	for (size_t b = 0; b < NBUCKETS; b++)
+		if ((double)us / 1e6 <= latency_buckets[b])
+			atomic_fetch_add(&m->buckets[b], 1);
+
+	json_t *f = json_pack("{s:s, s:s, s:s, s:i, s:f}", "rid", rq->req.request_id, "method",
+			      rq->req.method ? rq->req.method : "?", "path", rq->req.path,
+			      "status", (int)rq->status, "ms", (double)us / 1000.0);
+	if (rq->req.route)
+		json_object_set_new(f, "route", json_string(rq->req.route->pattern));
+	if (rq->req.participant)
+		json_object_set_new(f, "participant", json_string(rq->req.participant));
+	if (rq->req.api_key_id)
+		json_object_set_new(f, "apiKey", json_string(rq->req.api_key_id));
+	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		json_object_set_new(f, "aborted", json_integer(toe));
+	agora_log(AGORA_LOG_INFO, "request", f);
+
+	free_params(&rq->req);
+	free((char *)rq->req.path);
+	free(rq->req.api_key_id);
+	free(rq->req.participant);
+	for (size_t i = 0; i < rq->nextra; i++)
+		free(rq->extra_headers[i]);
+	free(rq->extra_headers);
+	agora_buf_cleanup(&rq->body);
+	json_decref(rq->json);
+	free(rq);
+	*req_cls = NULL;
+}
+
+static void
+mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls;
+	char msg[512];
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	msg[strcspn(msg, "\n")] = '\0';
+	agora_log(AGORA_LOG_WARN, "httpd", json_pack("{s:s}", "detail", msg));
+}
+
+/* ---- lifecycle -------------------------------------------------------- */
+
+static bool
+parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[256];
+	const char *colon = strrchr(listen, ':');
+	if (!colon || (size_t)(colon - listen) >= sizeof host)
+		return false;
+	memcpy(host, listen, (size_t)(colon - listen));
+	host[colon - listen] = '\0';
+	char *h = host;
+	if (h[0] == '[') {	/* [::1]:8480 */
+		h++;
+		h[strcspn(h, "]")] = '\0';
+	}
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_NUMERICSERV | AI_PASSIVE };
+	struct addrinfo *ai;
+	if (getaddrinfo(*h ? h : NULL, colon + 1, &hints, &ai) != 0)
+		return false;
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	*len = ai->ai_addrlen;
+	freeaddrinfo(ai);
+	return true;
+}
+
+struct agora_server *
+agora_server_start(const struct agora_server_config *cfg)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	if (!parse_listen(cfg->listen, &ss, &sslen)) {
+		agora_logf(AGORA_LOG_ERROR, "listen", "cannot parse listen address '%s' (want HOST:PORT)",
+			   cfg->listen);
+		return NULL;
+	}
+	struct agora_server *srv = xcalloc(1, sizeof *srv);
+	srv->cfg = *cfg;
+	srv->metrics = xcalloc(cfg->nroutes + 1, sizeof *srv->metrics);
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	srv->daemon = MHD_start_daemon(
+		flags, 0, NULL, NULL, access_handler, srv,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)(cfg->threads ? cfg->threads : 4),
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)(cfg->max_connections ? cfg->max_connections : 1024),
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)cfg->per_ip_connections,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)(cfg->timeout_s ? cfg->timeout_s : 30),
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+		MHD_OPTION_URI_LOG_CALLBACK, uri_logger, srv,
+		MHD_OPTION_NOTIFY_COMPLETED, completed, srv,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
+		MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
+		MHD_OPTION_END);
+	if (!srv->daemon) {
+		agora_logf(AGORA_LOG_ERROR, "listen", "cannot listen on %s", cfg->listen);
+		free(srv->metrics);
+		free(srv);
+		return NULL;
+	}
+	return srv;
+}
+
+uint16_t
+agora_server_port(const struct agora_server *s)
+{
+	const union MHD_DaemonInfo *i = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	return i ? i->port : 0;
+}
+
+void
+agora_server_stop(struct agora_server *s)
+{
+	if (!s)
+		return;
+	MHD_stop_daemon(s->daemon);
+	free(s->metrics);
+	free(s);
+}
+
+char *
+agora_server_metrics(const struct agora_server *s)
+{
+	struct agora_buf b;
+	agora_buf_init(&b);
+	agora_buf_puts(&b, "# HELP agora_http_requests_total HTTP requests by route and status.\n"
+			   "# TYPE agora_http_requests_total counter\n");
+	for (size_t i = 0; i <= s->cfg.nroutes; i++) {
+		const char *method = i < s->cfg.nroutes ? s->cfg.routes[i].method : "";
+		const char *pat = i < s->cfg.nroutes ? s->cfg.routes[i].pattern : "unmatched";
+		for (unsigned st = 0; st < 600; st++) {
+			uint64_t n = atomic_load(&s->metrics[i].by_status[st]);
+			if (n)
+				agora_buf_printf(&b, "agora_http_requests_total{method=\"%s\",route=\"%s\",status=\"%u\"} %llu\n",
+						 method, pat, st, (unsigned long long)n);
+		}
+	}
+	agora_buf_puts(&b, "# HELP agora_http_request_duration_seconds Request latency by route.\n"
+			   "# TYPE agora_http_request_duration_seconds histogram\n");
+	for (size_t i = 0; i <= s->cfg.nroutes; i++) {
+		const struct route_metrics *m = &s->metrics[i];
+		uint64_t count = atomic_load(&m->count);
+		if (!count)
+			continue;
+		const char *method = i < s->cfg.nroutes ? s->cfg.routes[i].method : "";
+		const char *pat = i < s->cfg.nroutes ? s->cfg.routes[i].pattern : "unmatched";
+		for (size_t k = 0; k < NBUCKETS; k++)
+			agora_buf_printf(&b, "agora_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\",le=\"%g\"} %llu\n",
+					 method, pat, latency_buckets[k],
+					 (unsigned long long)atomic_load(&m->buckets[k]));
+		agora_buf_printf(&b, "agora_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\",le=\"+Inf\"} %llu\n",
+				 method, pat, (unsigned long long)count);
+		agora_buf_printf(&b, "agora_http_request_duration_seconds_sum{method=\"%s\",route=\"%s\"} %.6f\n",
+				 method, pat, (double)atomic_load(&m->sum_us) / 1e6);
+		agora_buf_printf(&b, "agora_http_request_duration_seconds_count{method=\"%s\",route=\"%s\"} %llu\n",
+				 method, pat, (unsigned long long)count);
+	}
+	return agora_buf_steal(&b);
+}

@@ -1,0 +1,116 @@
+/* http.h — the HTTP server every Agora process runs, on libmicrohttpd.
+ *
+ * One static route table per process: method, path pattern with {params},
+ * handler, and the credentials the route accepts.  The server reads and
+ * bounds the body (1 MiB for JSON, 413 past it), parses JSON, authenticates,
+ * and calls the handler with everything unpacked; the handler replies
+ * exactly once through agora_reply_*().  It also keeps X-Request-Id, writes
+ * one JSON access-log line per request and counts Prometheus metrics.
+ */
+#ifndef AGORA_HTTP_H
+#define AGORA_HTTP_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "errors.h"
+
+#define AGORA_JSON_BODY_LIMIT (1024 * 1024)
+#define AGORA_MAX_PARAMS 4
+
+/* Credentials a route accepts (bitmask); 0 = public. */
+enum agora_auth {
+	AGORA_AUTH_APIKEY = 1,		/* an API key with a role in .roles */
+	AGORA_AUTH_PARTICIPANT = 2,	/* a self-issued participant JWT */
+};
+
+enum agora_role {
+	AGORA_ROLE_ADMIN = 1,
+	AGORA_ROLE_PUBLISHER = 2,
+	AGORA_ROLE_CONSUMER = 4,
+	AGORA_ROLE_VIEWER = 8,
+};
+#define AGORA_ROLES_ANY (AGORA_ROLE_ADMIN | AGORA_ROLE_PUBLISHER | AGORA_ROLE_CONSUMER | AGORA_ROLE_VIEWER)
+
+struct agora_req;
+typedef enum MHD_Result (*agora_handler)(struct agora_req *r);
+
+struct agora_route {
+	const char *method;	/* "GET", "POST", … (GET routes answer HEAD too) */
+	const char *pattern;	/* "/api/v1/participants/{id}" */
+	agora_handler handler;
+	unsigned auth;		/* enum agora_auth bits */
+	unsigned roles;		/* enum agora_role bits, for AGORA_AUTH_APIKEY */
+};
+
+struct agora_req {
+	struct MHD_Connection *conn;
+	const struct agora_route *route;
+	const char *method;
+	const char *path;
+	const char *param_names[AGORA_MAX_PARAMS];
+	char *param_values[AGORA_MAX_PARAMS];
+	const char *body;	/* raw body (NUL-terminated), or "" */
+	size_t body_len;
+	const json_t *json;	/* parsed body, NULL when the body was empty */
+	char request_id[65];
+	/* Who called: filled by authentication. */
+	unsigned role;		/* enum agora_role of the API key, 0 if none */
+	char *api_key_id;	/* "admin" for the bootstrap admin key */
+	char *participant;	/* participant id of a verified token */
+	void *app;		/* the server's application context */
+};
+
+/* The participant authenticator of a process: verify the self-issued token
+ * (the raw JWT, without "Bearer ") for request r.  Return AGORA_E__COUNT
+ * and set r->participant (heap) on success, else the error (detail filled). */
+typedef enum agora_error (*agora_participant_auth)(struct agora_req *r, const char *jwt,
+						   char *detail, size_t detail_len);
+
+struct agora_server_config {
+	const char *listen;		/* "HOST:PORT"; port 0 picks a free one */
+	unsigned threads;		/* worker threads in the pool */
+	unsigned max_connections;
+	unsigned per_ip_connections;
+	unsigned timeout_s;		/* idle connection timeout */
+	const struct agora_route *routes;
+	size_t nroutes;
+	agora_participant_auth participant_auth;
+	/* SHA-256 of the bootstrap admin key (role admin), if has_admin_key. */
+	bool has_admin_key;
+	uint8_t admin_key_hash[32];
+	void *app;
+};
+
+struct agora_server;
+
+/* Start listening; NULL (logged) when the address cannot be bound. */
+struct agora_server *agora_server_start(const struct agora_server_config *cfg);
+uint16_t agora_server_port(const struct agora_server *s);
+void agora_server_stop(struct agora_server *s);
+/* Prometheus text of this server's request counters and latency histogram
+ * (heap string). */
+char *agora_server_metrics(const struct agora_server *s);
+
+/* Path parameter / query parameter of the request (borrowed), or NULL. */
+const char *agora_req_param(const struct agora_req *r, const char *name);
+const char *agora_req_query(const struct agora_req *r, const char *name);
+const char *agora_req_header(const struct agora_req *r, const char *name);
+
+/* Replies.  Each queues exactly one response; the json body is stolen. */
+enum MHD_Result agora_reply_json(struct agora_req *r, unsigned status, json_t *body);
+enum MHD_Result agora_reply_error(struct agora_req *r, enum agora_error e, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+enum MHD_Result agora_reply_text(struct agora_req *r, unsigned status, const char *content_type,
+				 const char *text);
+/* Add a header to the response the next agora_reply_* queues. */
+void agora_reply_header(struct agora_req *r, const char *name, const char *value);
+
+/* Role names ("admin", …) ↔ bits; 0 when unknown. */
+unsigned agora_role_parse(const char *name);
+const char *agora_role_name(unsigned role);
+
+#endif

@@ -1,0 +1,48 @@
+/* broker.h — state shared by the broker's endpoint groups. */
+#ifndef AGORA_BROKER_H
+#define AGORA_BROKER_H
+
+#include <jansson.h>
+
+#include "crypto.h"
+#include "db.h"
+#include "http.h"
+
+struct broker {
+	const char *public_url;		/* the broker's id and token audience */
+	struct agora_key *key;		/* the broker's Ed25519 signing key */
+	char kid[44];			/* its RFC 7638 thumbprint */
+	struct agora_server *server;
+};
+
+/* Route table (routes.c). */
+extern const struct agora_route broker_routes[];
+extern const size_t broker_nroutes;
+
+/* Participant token verification (auth.c), the agora_participant_auth of
+ * the broker's server. */
+enum agora_error broker_participant_auth(struct agora_req *r, const char *jwt, char *detail,
+					 size_t detail_len);
+
+/* The membership credential of a participant (JSON as stored: id, name,
+ * attributes): a JWT signed with the broker's key.  Heap string. */
+char *broker_membership_credential(const struct broker *b, const json_t *participant);
+
+/* Handlers. */
+enum MHD_Result broker_healthz(struct agora_req *r);
+enum MHD_Result broker_readyz(struct agora_req *r);
+enum MHD_Result broker_metrics(struct agora_req *r);
+enum MHD_Result broker_jwks(struct agora_req *r);
+enum MHD_Result broker_dspace_version(struct agora_req *r);
+enum MHD_Result broker_whoami(struct agora_req *r);
+enum MHD_Result broker_participant_create(struct agora_req *r);
+enum MHD_Result broker_participant_list(struct agora_req *r);
+enum MHD_Result broker_participant_get(struct agora_req *r);
+enum MHD_Result broker_participant_jwks(struct agora_req *r);
+enum MHD_Result broker_participant_patch(struct agora_req *r);
+enum MHD_Result broker_participant_credential(struct agora_req *r);
+enum MHD_Result broker_apikey_create(struct agora_req *r);
+enum MHD_Result broker_apikey_list(struct agora_req *r);
+enum MHD_Result broker_apikey_revoke(struct agora_req *r);
+
+#endif
