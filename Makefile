@@ -108,10 +108,10 @@ test: all
 	@$(MAKE) --no-print-directory test-unit test-integration
 
 test-unit: build-all
-	@scripts/run-tests unit $(BUILD) $(UNIT_BINS)
+	@AGORA_BUILD_DIR=$(BUILD) scripts/run-tests unit $(BUILD) $(UNIT_BINS)
 
 test-integration: build-all
-	@scripts/pg-test-cluster run -- scripts/run-tests integration $(BUILD) $(INTEG_BINS)
+	@AGORA_BUILD_DIR=$(BUILD) scripts/pg-test-cluster run -- scripts/run-tests integration $(BUILD) $(INTEG_BINS)
 
 run: all
 	@scripts/run-demo $(BUILD)

@@ -1,0 +1,160 @@
+/* test_db.c — lib/db.c against a real PostgreSQL: migrations (once, in
+ * order, under concurrency), prepared statements per thread, and the
+ * transaction helper's retry on serialization failures and deadlocks. */
+#include "db.h"
+#include "harness.h"
+#include "util.h"
+
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *conninfo;
+
+static void
+setup(void)
+{
+	conninfo = harness_db_create();
+}
+
+static void
+teardown(void)
+{
+	agora_db_close();
+	harness_db_drop(conninfo);
+	free(conninfo);
+}
+
+TestSuite(db, .init = setup, .fini = teardown, .timeout = 60);
+
+static const struct agora_migration migrations[] = {
+	{ 1, "0001-first", "CREATE TABLE t (id int PRIMARY KEY, v text);" },
+	{ 2, "0002-second", "ALTER TABLE t ADD COLUMN w int NOT NULL DEFAULT 0;\n"
+			    "INSERT INTO t (id, v) VALUES (1, 'one');" },
+	{ 0, NULL, NULL }
+};
+
+static void *
+migrate_thread(void *arg)
+{
+	(void)arg;
+	return (void *)(intptr_t)agora_db_migrate(conninfo, "test", migrations);
+}
+
+Test(db, migrations_apply_once_under_concurrency)
+{
+	pthread_t th[4];
+	for (int i = 0; i < 4; i++)
+		pthread_create(&th[i], NULL, migrate_thread, NULL);
+	for (int i = 0; i < 4; i++) {
+		void *ok;
+		pthread_join(th[i], &ok);
+		cr_assert(ok, "every concurrent start succeeds");
+	}
+	cr_assert_eq(harness_db_count(conninfo, "SELECT count(*) FROM schema_migrations"), 2);
+	cr_assert_eq(harness_db_count(conninfo, "SELECT count(*) FROM t"), 1);
+	cr_assert_eq(harness_db_count(conninfo, "SELECT max(version) FROM schema_migrations"), 2);
+	/* Again: nothing to do, nothing changes. */
+	cr_assert(agora_db_migrate(conninfo, "test", migrations));
+	cr_assert_eq(harness_db_count(conninfo, "SELECT count(*) FROM t"), 1);
+}
+
+Test(db, failing_migration_rolls_back)
+{
+	static const struct agora_migration bad[] = {
+		{ 1, "0001-ok", "CREATE TABLE a (id int);" },
+		{ 2, "0002-broken", "CREATE TABLE b (id int); SELECT no_such_function();" },
+		{ 0, NULL, NULL }
+	};
+	cr_assert_not(agora_db_migrate(conninfo, "test", bad));
+	cr_assert_eq(harness_db_count(conninfo, "SELECT count(*) FROM schema_migrations"), 1);
+	cr_assert_eq(harness_db_count(conninfo, "SELECT count(*) FROM pg_tables WHERE tablename = 'b'"), 0);
+}
+
+static const struct agora_stmt stmts[] = {
+	{ "insert_t", "INSERT INTO t (id, v) VALUES ($1::int, $2)" },
+	{ "fail_with", "SELECT fail_with($1)" },
+	{ NULL, NULL }
+};
+static const struct agora_stmt *const tables[] = { stmts, NULL };
+
+struct retry_ctx {
+	int calls;
+	const char *sqlstate;	/* raised on the first call */
+	int fail_times;
+	int base;	/* ids used: base + call number */
+};
+
+static enum agora_qs
+retry_fn(PGconn *c, void *arg)
+{
+	struct retry_ctx *ctx = arg;
+	ctx->calls++;
+	char id[16];
+	snprintf(id, sizeof id, "%d", 100 + ctx->base + ctx->calls);
+	const char *p[] = { id, "x" };
+	PGresult *r = agora_db_exec(c, "insert_t", 2, p);
+	enum agora_qs qs = agora_db_status(r, "insert_t");
+	PQclear(r);
+	if (qs != AGORA_QS_ONE)
+		return qs;
+	if (ctx->calls <= ctx->fail_times) {
+		const char *fp[] = { ctx->sqlstate };
+		r = agora_db_exec(c, "fail_with", 1, fp);
+		qs = agora_db_status(r, "fail_with");
+		PQclear(r);
+		return qs;
+	}
+	return AGORA_QS_ONE;
+}
+
+static void
+prepare_db(void)
+{
+	cr_assert(agora_db_migrate(conninfo, "test", migrations));
+	PGconn *c = PQconnectdb(conninfo);
+	PGresult *r = PQexec(c, "CREATE FUNCTION fail_with(code text) RETURNS int LANGUAGE plpgsql AS "
+				"$$ BEGIN RAISE EXCEPTION 'injected' USING ERRCODE = code; END $$");
+	cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
+	PQclear(r);
+	PQfinish(c);
+	agora_db_setup(conninfo, tables);
+}
+
+Test(db, tx_retries_serialization_failures)
+{
+	prepare_db();
+	struct retry_ctx ctx = { 0, "40001", 2, 0 };
+	cr_assert_eq(agora_db_tx(retry_fn, &ctx, true), AGORA_QS_ONE);
+	cr_assert_eq(ctx.calls, 3, "two failures, then success");
+	/* Only the successful attempt's row is there. */
+	cr_assert_eq(harness_db_count(conninfo, "SELECT count(*) FROM t WHERE id > 100"), 1);
+	cr_assert_eq(harness_db_count(conninfo, "SELECT count(*) FROM t WHERE id = 103"), 1);
+}
+
+Test(db, tx_retries_deadlocks_then_gives_up)
+{
+	prepare_db();
+	struct retry_ctx ctx = { 0, "40P01", 1, 0 };
+	cr_assert_eq(agora_db_tx(retry_fn, &ctx, false), AGORA_QS_ONE);
+	cr_assert_eq(ctx.calls, 2);
+	struct retry_ctx always = { 0, "40001", 100, 50 };
+	cr_assert_eq(agora_db_tx(retry_fn, &always, true), AGORA_QS_RETRY);
+	cr_assert_eq(always.calls, 5, "bounded number of attempts");
+	cr_assert_eq(harness_db_count(conninfo, "SELECT count(*) FROM t WHERE id > 100"), 1);
+}
+
+Test(db, other_errors_are_not_retried)
+{
+	prepare_db();
+	struct retry_ctx ctx = { 0, "22023", 1, 0 };
+	cr_assert_eq(agora_db_tx(retry_fn, &ctx, false), AGORA_QS_HARD_ERROR);
+	cr_assert_eq(ctx.calls, 1);
+	/* A unique violation is reported as a conflict and rolled back. */
+	struct retry_ctx dup = { 0, "23505", 1, 0 };
+	cr_assert_eq(agora_db_tx(retry_fn, &dup, false), AGORA_QS_CONFLICT);
+	cr_assert_eq(harness_db_count(conninfo, "SELECT count(*) FROM t WHERE id > 100"), 0);
+	/* The connection is usable afterwards. */
+	cr_assert(agora_db_ping());
+}
