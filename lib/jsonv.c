@@ -84,7 +84,8 @@ agora_json_check(const json_t *obj, const struct agora_jfield *fields, size_t n,
 			if (why)
 				snprintf(detail, dlen, "field '%s%s' %s of at most %zu bytes", w, f->name,
 					 why, f->max);
-			else if (f->max && f->type != AGORA_J_INTEGER && f->type != AGORA_J_BOOLEAN)
+			else if (f->max && f->type != AGORA_J_STRING && f->type != AGORA_J_INTEGER &&
+				 f->type != AGORA_J_BOOLEAN)
 				snprintf(detail, dlen, "field '%s%s' must be %s of at most %zu %s", w,
 					 f->name, type_names[f->type], f->max,
 					 f->type == AGORA_J_OBJECT ? "members" : "items");
