@@ -7,6 +7,8 @@
 
 CC       ?= cc
 PKGS     := libmicrohttpd jansson libpq libcurl openssl
+# libcsv ships no pkg-config file on Debian.
+EXTRA_LIBS := -lcsv
 TESTPKGS := criterion
 BUILD    ?= build
 VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
@@ -31,6 +33,9 @@ TEST_LIBS   = $(shell pkg-config --libs $(TESTPKGS) 2>/dev/null)
 LIB_SRCS     := $(wildcard lib/*.c)
 POLICY_SRCS  := $(filter-out policy/agora-policy.c,$(wildcard policy/*.c))
 SERVER_SRCS  := $(wildcard server/*.c)
+# connectors/: main.c is agora-connector's entry point; the rest is a
+# library that unit tests link too.
+CONN_SRCS    := $(filter-out connectors/main.c,$(wildcard connectors/*.c))
 HARNESS_SRCS := $(wildcard tests/harness/*.c)
 UNIT_SRCS    := $(wildcard tests/unit/test_*.c)
 INTEG_SRCS   := $(wildcard tests/integration/test_*.c)
@@ -38,7 +43,8 @@ INTEG_SUPPORT:= $(filter-out $(INTEG_SRCS),$(wildcard tests/integration/*.c))
 
 LIB_OBJS     := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 POLICY_OBJS  := $(POLICY_SRCS:%.c=$(BUILD)/obj/%.o)
-SERVER_OBJS  := $(SERVER_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/broker_migrations.o
+SERVER_OBJS  := $(filter-out $(BUILD)/obj/server/main.o,$(SERVER_SRCS:%.c=$(BUILD)/obj/%.o)) $(BUILD)/obj/gen/broker_migrations.o
+CONN_OBJS    := $(CONN_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/connector_migrations.o
 HARNESS_OBJS := $(HARNESS_SRCS:%.c=$(BUILD)/obj/%.o)
 INTEG_OBJS   := $(INTEG_SUPPORT:%.c=$(BUILD)/obj/%.o)
 UNIT_BINS    := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
@@ -46,7 +52,12 @@ INTEG_BINS   := $(INTEG_SRCS:tests/integration/%.c=$(BUILD)/tests/integration/%)
 
 LIBAGORA     := $(BUILD)/lib/libagora.a
 LIBPOLICY    := $(if $(POLICY_SRCS),$(BUILD)/lib/libagora-policy.a)
+LIBBROKER    := $(BUILD)/lib/libagora-broker.a
+LIBCONN      := $(if $(CONN_SRCS),$(BUILD)/lib/libagora-connector.a)
 BINS         := $(BUILD)/bin/agora-broker
+ifneq ($(wildcard connectors/main.c),)
+BINS         += $(BUILD)/bin/agora-connector
+endif
 ifneq ($(wildcard policy/agora-policy.c),)
 BINS         += $(BUILD)/bin/agora-policy
 endif
@@ -74,6 +85,10 @@ $(BUILD)/gen/broker_migrations.c: scripts/embed-sql $(wildcard schemas/sql/broke
 	@mkdir -p $(dir $@)
 	scripts/embed-sql broker_migrations schemas/sql/broker > $@.tmp && mv $@.tmp $@
 
+$(BUILD)/gen/connector_migrations.c: scripts/embed-sql $(wildcard schemas/sql/connector/*.sql)
+	@mkdir -p $(dir $@)
+	scripts/embed-sql connector_migrations schemas/sql/connector > $@.tmp && mv $@.tmp $@
+
 $(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -Wno-missing-prototypes -c $< -o $@
@@ -86,21 +101,35 @@ $(LIBPOLICY): $(POLICY_OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/bin/agora-broker: $(SERVER_OBJS) $(LIBAGORA)
+$(LIBBROKER): $(SERVER_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
+	rm -f $@ && ar rcs $@ $^
+
+$(LIBCONN): $(CONN_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+ALL_LIBS = $(LIBBROKER) $(LIBCONN) $(LIBPOLICY) $(LIBAGORA)
+
+$(BUILD)/bin/agora-broker: $(BUILD)/obj/server/main.o $(LIBBROKER) $(LIBPOLICY) $(LIBAGORA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(EXTRA_LIBS) -lpthread
+
+$(BUILD)/bin/agora-connector: $(BUILD)/obj/connectors/main.o $(LIBCONN) $(LIBPOLICY) $(LIBAGORA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(EXTRA_LIBS) -lpthread
 
 $(BUILD)/bin/agora-policy: $(BUILD)/obj/policy/agora-policy.o $(LIBPOLICY)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(HARNESS_OBJS) $(LIBAGORA) $(LIBPOLICY)
+$(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(HARNESS_OBJS) $(ALL_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS) -lpthread
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(EXTRA_LIBS) $(TEST_LIBS) -lpthread
 
-$(BUILD)/tests/integration/%: $(BUILD)/obj/tests/integration/%.o $(INTEG_OBJS) $(HARNESS_OBJS) $(LIBAGORA)
+$(BUILD)/tests/integration/%: $(BUILD)/obj/tests/integration/%.o $(INTEG_OBJS) $(HARNESS_OBJS) $(ALL_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS) -lpthread
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(EXTRA_LIBS) $(TEST_LIBS) -lpthread
 
 # Unit tests need nothing running; integration tests get a throwaway
 # PostgreSQL from scripts/pg-test-cluster and start real processes.

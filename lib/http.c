@@ -25,8 +25,8 @@
 #include <string.h>
 #include <strings.h>
 
-/* A chunked body past the limit is read and dropped up to this much, so
- * the client sees the 413; past it the connection is closed. */
+/* A chunked body past the limit is read and dropped up to this much more,
+ * so the client sees the 413; past it the connection is closed. */
 #define DRAIN_LIMIT (8u * AGORA_JSON_BODY_LIMIT)
 #define MAX_SEGMENTS 16
 
@@ -356,14 +356,21 @@ json_media_type(const char *ct)
 	       (n == 33 && !strncasecmp(ct, "application/x-www-form-urlencoded", n));
 }
 
+static size_t
+body_limit(const struct request *rq)
+{
+	const struct agora_route *rt = rq->req.route;
+	return rt && rt->body_limit ? rt->body_limit : AGORA_JSON_BODY_LIMIT;
+}
+
 static enum MHD_Result
 finish(struct request *rq)
 {
 	struct agora_req *r = &rq->req;
 	char detail[256] = "";
 	if (rq->too_large)
-		return agora_reply_error(r, AGORA_E_BODY_TOO_LARGE, "the body exceeds %u bytes",
-					 AGORA_JSON_BODY_LIMIT);
+		return agora_reply_error(r, AGORA_E_BODY_TOO_LARGE, "the body exceeds %zu bytes",
+					 body_limit(rq));
 	agora_buf_append(&rq->body, "", 0);
 	r->body = rq->body.data;
 	r->body_len = rq->body.len;
@@ -417,9 +424,9 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 		if (clen) {
 			char *end;
 			unsigned long long n = strtoull(clen, &end, 10);
-			if (*end == '\0' && n > AGORA_JSON_BODY_LIMIT)
+			if (*end == '\0' && n > body_limit(rq))
 				return agora_reply_error(&rq->req, AGORA_E_BODY_TOO_LARGE,
-							 "the body exceeds %u bytes", AGORA_JSON_BODY_LIMIT);
+							 "the body exceeds %zu bytes", body_limit(rq));
 		}
 		return MHD_YES;
 	}
@@ -431,7 +438,7 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 	if (*upload_data_size) {
 		size_t n = *upload_data_size;
 		*upload_data_size = 0;
-		if (!rq->too_large && rq->body.len + n <= AGORA_JSON_BODY_LIMIT) {
+		if (!rq->too_large && rq->body.len + n <= body_limit(rq)) {
 			agora_buf_append(&rq->body, upload_data, n);
 			return MHD_YES;
 		}

@@ -44,6 +44,7 @@ struct agora_route {
 	agora_handler handler;
 	unsigned auth;		/* enum agora_auth bits */
 	unsigned roles;		/* enum agora_role bits, for AGORA_AUTH_APIKEY */
+	size_t body_limit;	/* 0: AGORA_JSON_BODY_LIMIT (1 MiB) */
 };
 
 struct agora_req {

@@ -6,28 +6,30 @@
 #define ANY_KEY AGORA_AUTH_APIKEY, AGORA_ROLES_ANY
 #define PARTICIPANT AGORA_AUTH_PARTICIPANT, 0
 #define PUBLIC 0, 0
+/* A route with the default 1 MiB JSON body limit. */
+#define R(method, pattern, handler, ...) { method, pattern, handler, __VA_ARGS__, 0 }
 
 const struct agora_route broker_routes[] = {
-	{ "GET", "/healthz", broker_healthz, PUBLIC },
-	{ "GET", "/readyz", broker_readyz, PUBLIC },
-	{ "GET", "/metrics", broker_metrics, PUBLIC },
-	{ "GET", "/.well-known/jwks.json", broker_jwks, PUBLIC },
-	{ "GET", "/.well-known/dspace-version", broker_dspace_version, PUBLIC },
-	{ "GET", "/api/v1/whoami", broker_whoami, PARTICIPANT },
+	R("GET", "/healthz", broker_healthz, PUBLIC),
+	R("GET", "/readyz", broker_readyz, PUBLIC),
+	R("GET", "/metrics", broker_metrics, PUBLIC),
+	R("GET", "/.well-known/jwks.json", broker_jwks, PUBLIC),
+	R("GET", "/.well-known/dspace-version", broker_dspace_version, PUBLIC),
+	R("GET", "/api/v1/whoami", broker_whoami, PARTICIPANT),
 
-	{ "POST", "/api/v1/participants", broker_participant_create, ADMIN },
-	{ "GET", "/api/v1/participants", broker_participant_list,
-	  AGORA_AUTH_APIKEY | AGORA_AUTH_PARTICIPANT, AGORA_ROLES_ANY },
-	{ "GET", "/api/v1/participants/{id}", broker_participant_get,
-	  AGORA_AUTH_APIKEY | AGORA_AUTH_PARTICIPANT, AGORA_ROLES_ANY },
-	{ "PATCH", "/api/v1/participants/{id}", broker_participant_patch, ADMIN },
-	{ "GET", "/api/v1/participants/{id}/jwks.json", broker_participant_jwks, PUBLIC },
-	{ "GET", "/api/v1/participants/{id}/credential", broker_participant_credential,
-	  AGORA_AUTH_APIKEY | AGORA_AUTH_PARTICIPANT, AGORA_ROLE_ADMIN },
+	R("POST", "/api/v1/participants", broker_participant_create, ADMIN),
+	R("GET", "/api/v1/participants", broker_participant_list,
+	  AGORA_AUTH_APIKEY | AGORA_AUTH_PARTICIPANT, AGORA_ROLES_ANY),
+	R("GET", "/api/v1/participants/{id}", broker_participant_get,
+	  AGORA_AUTH_APIKEY | AGORA_AUTH_PARTICIPANT, AGORA_ROLES_ANY),
+	R("PATCH", "/api/v1/participants/{id}", broker_participant_patch, ADMIN),
+	R("GET", "/api/v1/participants/{id}/jwks.json", broker_participant_jwks, PUBLIC),
+	R("GET", "/api/v1/participants/{id}/credential", broker_participant_credential,
+	  AGORA_AUTH_APIKEY | AGORA_AUTH_PARTICIPANT, AGORA_ROLE_ADMIN),
 
-	{ "POST", "/api/v1/api-keys", broker_apikey_create, ADMIN },
-	{ "GET", "/api/v1/api-keys", broker_apikey_list, ADMIN },
-	{ "DELETE", "/api/v1/api-keys/{id}", broker_apikey_revoke, ADMIN },
+	R("POST", "/api/v1/api-keys", broker_apikey_create, ADMIN),
+	R("GET", "/api/v1/api-keys", broker_apikey_list, ADMIN),
+	R("DELETE", "/api/v1/api-keys/{id}", broker_apikey_revoke, ADMIN),
 };
 
 const size_t broker_nroutes = ARRAY_LEN(broker_routes);
