@@ -8,14 +8,14 @@
 CC       ?= cc
 PKGS     := libmicrohttpd jansson libpq libcurl openssl
 # libcsv ships no pkg-config file on Debian.
-EXTRA_LIBS := -lcsv
+EXTRA_LIBS := -lcsv -lm
 TESTPKGS := criterion
 BUILD    ?= build
 VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
 WARN     := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes
-CPPFLAGS += -D_GNU_SOURCE -DAGORA_VERSION='"$(VERSION)"' -Ilib -Ipolicy -I$(BUILD)/gen
+CPPFLAGS += -D_GNU_SOURCE -DAGORA_VERSION='"$(VERSION)"' -Ilib -Ipolicy -Iconnectors -I$(BUILD)/gen
 CFLAGS   ?= -O2 -g
 CFLAGS   += $(WARN) -MMD -MP
 ifneq ($(SANITIZE),)

@@ -461,3 +461,44 @@ fail:
 	free(out);
 	return NULL;
 }
+
+/* ---- incremental SHA-256 ---------------------------------------------- */
+
+struct agora_sha256_ctx {
+	EVP_MD_CTX *md;
+};
+
+struct agora_sha256_ctx *
+agora_sha256_new(void)
+{
+	struct agora_sha256_ctx *c = xmalloc(sizeof *c);
+	c->md = EVP_MD_CTX_new();
+	if (!c->md || EVP_DigestInit_ex(c->md, EVP_sha256(), NULL) != 1)
+		abort();	/* only on allocation failure */
+	return c;
+}
+
+void
+agora_sha256_update(struct agora_sha256_ctx *c, const void *data, size_t len)
+{
+	if (EVP_DigestUpdate(c->md, data, len) != 1)
+		abort();
+}
+
+void
+agora_sha256_final(struct agora_sha256_ctx *c, uint8_t out[AGORA_SHA256_LEN])
+{
+	unsigned int n = 0;
+	if (EVP_DigestFinal_ex(c->md, out, &n) != 1 || n != AGORA_SHA256_LEN)
+		abort();
+	agora_sha256_free(c);
+}
+
+void
+agora_sha256_free(struct agora_sha256_ctx *c)
+{
+	if (!c)
+		return;
+	EVP_MD_CTX_free(c->md);
+	free(c);
+}

@@ -45,6 +45,15 @@ bool agora_ed25519_verify(const struct agora_key *k, const void *msg, size_t len
 			  const uint8_t *sig, size_t siglen);
 
 void agora_sha256(const void *data, size_t len, uint8_t out[AGORA_SHA256_LEN]);
+/* Incremental SHA-256 for streams (uploads, transfers).  new → update… →
+ * final (which frees the context). */
+struct agora_sha256_ctx;
+struct agora_sha256_ctx *agora_sha256_new(void);
+void agora_sha256_update(struct agora_sha256_ctx *c, const void *data, size_t len);
+void agora_sha256_final(struct agora_sha256_ctx *c, uint8_t out[AGORA_SHA256_LEN]);
+/* Discard a context without a result (an aborted stream); NULL is fine. */
+void agora_sha256_free(struct agora_sha256_ctx *c);
+
 /* Cryptographically secure random bytes; aborts if the RNG fails. */
 void agora_random(void *buf, size_t len);
 

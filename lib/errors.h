@@ -26,6 +26,7 @@
 	X(RATE_LIMITED,          "rate_limited",           1011, 429, "too many requests; retry later") \
 	X(INTERNAL,              "internal",               1012, 500, "internal error; the request id identifies it in the logs") \
 	X(UNAVAILABLE,           "unavailable",            1013, 503, "a backing service is unavailable; retry later") \
+	X(RANGE_NOT_SATISFIABLE, "range_not_satisfiable",  1014, 416, "the Range lies outside the content") \
 	/* authentication and authorisation */ \
 	X(MISSING_CREDENTIALS,   "missing_credentials",    1101, 401, "send Authorization: Bearer <api key or token>") \
 	X(INVALID_API_KEY,       "invalid_api_key",        1102, 401, "the API key is unknown or revoked") \
@@ -45,7 +46,17 @@
 	X(PARTICIPANT_EXISTS,    "participant_exists",     1201, 409, "a participant with this id is already registered") \
 	X(PARTICIPANT_NOT_FOUND, "participant_not_found",  1202, 404, "no participant with this id") \
 	X(INVALID_JWK,           "invalid_jwk",            1203, 400, "a key is not a valid Ed25519 public JWK") \
-	X(API_KEY_NOT_FOUND,     "api_key_not_found",      1204, 404, "no API key with this id")
+	X(API_KEY_NOT_FOUND,     "api_key_not_found",      1204, 404, "no API key with this id") \
+	/* connector: datasets, content, policies, offers */ \
+	X(DATASET_NOT_FOUND,     "dataset_not_found",      1401, 404, "no dataset with this id") \
+	X(POLICY_NOT_FOUND,      "policy_not_found",       1402, 404, "no policy with this id") \
+	X(OFFER_NOT_FOUND,       "offer_not_found",        1403, 404, "no offer with this id") \
+	X(INVALID_POLICY,        "invalid_policy",         1404, 400, "the ODRL policy has problems; see problems[]") \
+	X(POLICY_IN_USE,         "policy_in_use",          1405, 409, "an offer still uses this policy") \
+	X(UPLOAD_TOO_LARGE,      "upload_too_large",       1406, 413, "the upload exceeds this connector's maximum") \
+	X(WRONG_SOURCE,          "wrong_source",           1407, 409, "the dataset's source type does not take this operation") \
+	X(INVALID_OBSERVATIONS,  "invalid_observations",   1408, 400, "the observations body cannot be read; see detail") \
+	X(NO_CONTENT,            "no_content",             1409, 404, "no content has been uploaded for this dataset")
 
 enum agora_error {
 #define AGORA_ERR_ENUM(sym, str, code, http, hint) AGORA_E_##sym,

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 /* A chunked body past the limit is read and dropped up to this much more,
  * so the client sees the 413; past it the connection is closed. */
@@ -59,7 +60,8 @@ struct request {
 	bool too_large;
 	size_t drained;
 	json_t *json;
-	struct MHD_Response *pending_headers;	/* headers set before the reply */
+	enum agora_error stream_error;	/* AGORA_E__COUNT while none */
+	char stream_detail[256];
 	char **extra_headers;
 	size_t nextra;
 };
@@ -127,6 +129,97 @@ agora_reply_error(struct agora_req *ar, enum agora_error e, const char *fmt, ...
 	if (info->http_status == 401)
 		agora_reply_header(ar, "WWW-Authenticate", "Bearer");
 	return agora_reply_json(ar, info->http_status, agora_error_json(e, fmt ? detail : NULL));
+}
+
+enum MHD_Result
+agora_reply_error_with(struct agora_req *ar, enum agora_error e, json_t *extra, const char *fmt, ...)
+{
+	char detail[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof detail, fmt, ap);
+	va_end(ap);
+	const struct agora_error_info *info = agora_error_info(e);
+	json_t *body = agora_error_json(e, detail);
+	json_object_update_missing(body, extra);
+	json_decref(extra);
+	if (info->http_status == 401)
+		agora_reply_header(ar, "WWW-Authenticate", "Bearer");
+	return agora_reply_json(ar, info->http_status, body);
+}
+
+/* Parse "bytes=a-b" / "bytes=a-" / "bytes=-n" against size.  1: a valid
+ * range in [*from, *to]; 0: no usable Range (serve all); -1: unsatisfiable. */
+static int
+parse_range(const char *h, uint64_t size, uint64_t *from, uint64_t *to)
+{
+	if (!h || strncmp(h, "bytes=", 6) != 0)
+		return 0;
+	const char *p = h + 6;
+	if (strchr(p, ','))
+		return 0;	/* multipart ranges: serve the whole thing */
+	char *end;
+	if (*p == '-') {
+		unsigned long long n = strtoull(p + 1, &end, 10);
+		if (end == p + 1 || *end || n == 0)
+			return -1;
+		if (size == 0)
+			return -1;
+		*from = n >= size ? 0 : size - n;
+		*to = size - 1;
+		return 1;
+	}
+	if (*p < '0' || *p > '9')
+		return 0;
+	unsigned long long a = strtoull(p, &end, 10);
+	if (*end != '-')
+		return 0;
+	p = end + 1;
+	unsigned long long b = size ? size - 1 : 0;
+	if (*p) {
+		if (*p < '0' || *p > '9')
+			return 0;
+		b = strtoull(p, &end, 10);
+		if (*end || b < a)
+			return 0;
+		if (b >= size)
+			b = size - 1;
+	}
+	if (a >= size)
+		return -1;
+	*from = a;
+	*to = b;
+	return 1;
+}
+
+enum MHD_Result
+agora_reply_fd(struct agora_req *ar, const char *content_type, int fd, uint64_t size, bool range)
+{
+	uint64_t from = 0, to = size ? size - 1 : 0;
+	int rr = range ? parse_range(agora_req_header(ar, "Range"), size, &from, &to) : 0;
+	if (range)
+		agora_reply_header(ar, "Accept-Ranges", "bytes");
+	if (rr < 0) {
+		close(fd);
+		char cr[64];
+		snprintf(cr, sizeof cr, "bytes */%llu", (unsigned long long)size);
+		agora_reply_header(ar, "Content-Range", cr);
+		return agora_reply_error(ar, AGORA_E_RANGE_NOT_SATISFIABLE, "the file has %llu bytes",
+					 (unsigned long long)size);
+	}
+	uint64_t len = size == 0 ? 0 : to - from + 1;
+	struct MHD_Response *resp = MHD_create_response_from_fd_at_offset64(len, fd, from);
+	if (!resp) {
+		close(fd);
+		return agora_reply_error(ar, AGORA_E_INTERNAL, "cannot serve the file");
+	}
+	if (rr > 0) {
+		char cr[96];
+		snprintf(cr, sizeof cr, "bytes %llu-%llu/%llu", (unsigned long long)from,
+			 (unsigned long long)to, (unsigned long long)size);
+		agora_reply_header(ar, "Content-Range", cr);
+	}
+	return queue(ar, rr > 0 ? 206 : 200, resp, content_type);
 }
 
 /* ---- request accessors ------------------------------------------------ */
@@ -356,6 +449,61 @@ json_media_type(const char *ct)
 	       (n == 33 && !strncasecmp(ct, "application/x-www-form-urlencoded", n));
 }
 
+void
+agora_stream_fail(struct agora_req *ar, enum agora_error e, const char *fmt, ...)
+{
+	struct request *rq = (struct request *)ar;
+	rq->stream_error = e;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(rq->stream_detail, sizeof rq->stream_detail, fmt, ap);
+	va_end(ap);
+}
+
+static bool
+streaming(const struct request *rq)
+{
+	return rq->req.route && rq->req.route->body_limit == AGORA_BODY_STREAM;
+}
+
+/* A streaming route: authenticate before the body, then hand it over. */
+static enum MHD_Result
+stream_begin(struct request *rq)
+{
+	char detail[256] = "";
+	rq->req.body = "";	/* a participant token's bh then covers no body */
+	enum agora_error e = authenticate(rq, detail, sizeof detail);
+	if (e != AGORA_E__COUNT)
+		return agora_reply_error(&rq->req, e, "%s", detail);
+	rq->req.stream_phase = AGORA_STREAM_BEGIN;
+	return rq->req.route->handler(&rq->req);
+}
+
+static enum MHD_Result
+stream_data(struct request *rq, const char *data, size_t n)
+{
+	if (rq->stream_error != AGORA_E__COUNT) {
+		rq->drained += n;
+		return rq->drained > DRAIN_LIMIT ? MHD_NO : MHD_YES;
+	}
+	rq->req.stream_phase = AGORA_STREAM_CHUNK;
+	rq->req.chunk = data;
+	rq->req.chunk_len = n;
+	enum MHD_Result ret = rq->req.route->handler(&rq->req);
+	rq->req.chunk = NULL;
+	rq->req.chunk_len = 0;
+	return ret;
+}
+
+static enum MHD_Result
+stream_end(struct request *rq)
+{
+	if (rq->stream_error != AGORA_E__COUNT)
+		return agora_reply_error(&rq->req, rq->stream_error, "%s", rq->stream_detail);
+	rq->req.stream_phase = AGORA_STREAM_END;
+	return rq->req.route->handler(&rq->req);
+}
+
 static size_t
 body_limit(const struct request *rq)
 {
@@ -375,6 +523,13 @@ finish(struct request *rq)
 	r->body = rq->body.data;
 	r->body_len = rq->body.len;
 	enum agora_error e = authenticate(rq, detail, sizeof detail);
+	if (e != AGORA_E__COUNT && (r->route->auth & AGORA_AUTH_DSP)) {
+		/* DSP: do not tell strangers that the resource exists. */
+		agora_log(AGORA_LOG_INFO, "dsp auth refused",
+			  json_pack("{s:s, s:s, s:s}", "rid", r->request_id, "error",
+				    agora_error_info(e)->symbol, "detail", detail));
+		return agora_reply_error(r, AGORA_E_NOT_FOUND, "no resource at this path");
+	}
 	if (e != AGORA_E__COUNT)
 		return agora_reply_error(r, e, "%s", detail);
 	if (r->body_len) {
@@ -414,6 +569,8 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 		}
 		if (route(rq, method) != MHD_YES || rq->phase == PHASE_DONE)
 			return MHD_YES;
+		if (streaming(rq))
+			return stream_begin(rq);
 		const char *clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
 		const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding");
 		bool has_body = (clen && strcmp(clen, "0") != 0) || te;
@@ -438,6 +595,8 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 	if (*upload_data_size) {
 		size_t n = *upload_data_size;
 		*upload_data_size = 0;
+		if (streaming(rq))
+			return stream_data(rq, upload_data, n);
 		if (!rq->too_large && rq->body.len + n <= body_limit(rq)) {
 			agora_buf_append(&rq->body, upload_data, n);
 			return MHD_YES;
@@ -447,7 +606,7 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 		rq->drained += n;
 		return rq->drained > DRAIN_LIMIT ? MHD_NO : MHD_YES;
 	}
-	return finish(rq);
+	return streaming(rq) ? stream_end(rq) : finish(rq);
 }
 
 static void *
@@ -462,7 +621,9 @@ uri_logger(void *cls, const char *uri, struct MHD_Connection *conn)
 	char *path = xstrndup(uri, n);
 	MHD_http_unescape(path);
 	rq->req.path = path;
+	rq->req.query_string = xstrdup(uri[n] == '?' ? uri + n + 1 : "");
 	rq->req.app = rq->srv->cfg.app;
+	rq->stream_error = AGORA_E__COUNT;
 	agora_buf_init(&rq->body);
 	return rq;
 }
@@ -500,8 +661,11 @@ completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 		json_object_set_new(f, "aborted", json_integer(toe));
 	agora_log(AGORA_LOG_INFO, "request", f);
 
+	if (rq->req.stream_cleanup)
+		rq->req.stream_cleanup(rq->req.stream_ctx);
 	free_params(&rq->req);
 	free((char *)rq->req.path);
+	free((char *)rq->req.query_string);
 	free(rq->req.api_key_id);
 	free(rq->req.participant);
 	for (size_t i = 0; i < rq->nextra; i++)

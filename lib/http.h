@@ -19,12 +19,17 @@
 #include "errors.h"
 
 #define AGORA_JSON_BODY_LIMIT (1024 * 1024)
+/* body_limit of a streaming route: the handler sees the body chunk by
+ * chunk (r->stream_phase) and bounds it itself. */
+#define AGORA_BODY_STREAM ((size_t)-1)
 #define AGORA_MAX_PARAMS 4
 
 /* Credentials a route accepts (bitmask); 0 = public. */
 enum agora_auth {
 	AGORA_AUTH_APIKEY = 1,		/* an API key with a role in .roles */
 	AGORA_AUTH_PARTICIPANT = 2,	/* a self-issued participant JWT */
+	AGORA_AUTH_DSP = 4,		/* with PARTICIPANT: a DSP endpoint, whose
+					 * unauthenticated callers get 404 */
 };
 
 enum agora_role {
@@ -47,11 +52,19 @@ struct agora_route {
 	size_t body_limit;	/* 0: AGORA_JSON_BODY_LIMIT (1 MiB) */
 };
 
+enum agora_stream_phase {
+	AGORA_STREAM_NONE,	/* not a streaming route */
+	AGORA_STREAM_BEGIN,	/* headers read, authenticated; no body yet */
+	AGORA_STREAM_CHUNK,	/* r->chunk / r->chunk_len hold the next bytes */
+	AGORA_STREAM_END,	/* the whole body was delivered: reply now */
+};
+
 struct agora_req {
 	struct MHD_Connection *conn;
 	const struct agora_route *route;
 	const char *method;
 	const char *path;
+	const char *query_string;	/* raw (still percent-encoded), "" if none */
 	const char *param_names[AGORA_MAX_PARAMS];
 	char *param_values[AGORA_MAX_PARAMS];
 	const char *body;	/* raw body (NUL-terminated), or "" */
@@ -63,7 +76,23 @@ struct agora_req {
 	char *api_key_id;	/* "admin" for the bootstrap admin key */
 	char *participant;	/* participant id of a verified token */
 	void *app;		/* the server's application context */
+	/* Streaming routes (body_limit == AGORA_BODY_STREAM) only.  The handler
+	 * is called once per phase.  At BEGIN it may reply (refusing the
+	 * upload); during CHUNK it cannot reply, so it calls
+	 * agora_stream_fail() and the server answers that error once the body
+	 * has been drained (or closes the connection when it is too long).
+	 * stream_cleanup(stream_ctx), if set, runs when the request ends,
+	 * completed or aborted. */
+	enum agora_stream_phase stream_phase;
+	const char *chunk;
+	size_t chunk_len;
+	void *stream_ctx;
+	void (*stream_cleanup)(void *ctx);
 };
+
+/* During AGORA_STREAM_CHUNK: stop taking the body and answer e at the end. */
+void agora_stream_fail(struct agora_req *r, enum agora_error e, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* The participant authenticator of a process: verify the self-issued token
  * (the raw JWT, without "Bearer ") for request r.  Return AGORA_E__COUNT
@@ -107,6 +136,16 @@ enum MHD_Result agora_reply_error(struct agora_req *r, enum agora_error e, const
 	__attribute__((format(printf, 3, 4)));
 enum MHD_Result agora_reply_text(struct agora_req *r, unsigned status, const char *content_type,
 				 const char *text);
+/* Serve size bytes of an open file (zero-copy; the fd is closed when the
+ * response is done), with Range support when range is true: a valid
+ * single "bytes=" range answers 206 with Content-Range, an unsatisfiable
+ * one 416. */
+enum MHD_Result agora_reply_fd(struct agora_req *r, const char *content_type, int fd,
+			       uint64_t size, bool range);
+/* An error whose body carries extra members (e.g. "problems"): extra is
+ * stolen and merged into {"code","error","detail"}. */
+enum MHD_Result agora_reply_error_with(struct agora_req *r, enum agora_error e, json_t *extra,
+				       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* Add a header to the response the next agora_reply_* queues. */
 void agora_reply_header(struct agora_req *r, const char *name, const char *value);
 

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <errno.h>
+#include <sys/stat.h>
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -98,6 +100,76 @@ agora_time_rfc3339(int64_t t, char buf[static 32])
 	struct tm tm;
 	gmtime_r(&tt, &tm);
 	strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int64_t
+days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	/* Howard Hinnant's algorithm: days since 1970-01-01 of a Gregorian date. */
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	unsigned yoe = (unsigned)(y - era * 400);
+	unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+static bool
+digits(const char *s, int n, int *out)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return true;
+}
+
+bool
+agora_time_parse_rfc3339(const char *s, int64_t *unix_ms)
+{
+	int y, mo, d, h, mi, sec, ms = 0;
+	if (!s || strlen(s) < 20 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) ||
+	    s[7] != '-' || !digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') ||
+	    !digits(s + 11, 2, &h) || s[13] != ':' || !digits(s + 14, 2, &mi) || s[16] != ':' ||
+	    !digits(s + 17, 2, &sec))
+		return false;
+	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap) ||
+	    h > 23 || mi > 59 || sec > 60)
+		return false;
+	const char *p = s + 19;
+	if (*p == '.') {
+		int n = 0;
+		for (p++; *p >= '0' && *p <= '9'; p++, n++)
+			if (n < 3)
+				ms = ms * 10 + (*p - '0');
+		if (n == 0 || n > 9)
+			return false;
+		for (; n < 3; n++)
+			ms *= 10;
+	}
+	int off = 0;
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		int oh, om;
+		if (!digits(p + 1, 2, &oh) || p[3] != ':' || !digits(p + 4, 2, &om) || oh > 23 || om > 59)
+			return false;
+		off = (oh * 60 + om) * 60 * (*p == '-' ? -1 : 1);
+		p += 6;
+	} else {
+		return false;
+	}
+	if (*p)
+		return false;
+	int64_t secs = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 +
+		       (sec == 60 ? 59 : sec) - off;
+	*unix_ms = secs * 1000 + ms;
+	return true;
 }
 
 void
@@ -196,4 +268,23 @@ agora_buf_steal(struct agora_buf *b)
 	char *p = b->data;
 	agora_buf_init(b);
 	return p;
+}
+
+int
+agora_mkdir_p(const char *dir)
+{
+	char *p = xstrdup(dir);
+	int rc = 0;
+	for (char *s = p + 1; *s && rc == 0; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0700) != 0 && errno != EEXIST)
+			rc = -1;
+		*s = '/';
+	}
+	if (rc == 0 && mkdir(p, 0700) != 0 && errno != EEXIST)
+		rc = -1;
+	free(p);
+	return rc;
 }

@@ -29,11 +29,19 @@ uint64_t agora_mono_ns(void);
 /* RFC 3339 UTC ("2026-11-25T10:34:16Z") into buf (>= 21 bytes). */
 void agora_time_rfc3339(int64_t t, char buf[static 32]);
 
+/* Parse an RFC 3339 date-time ("2026-01-01T00:00:00Z", fractional seconds
+ * and ±hh:mm offsets allowed) into milliseconds since the epoch, UTC.
+ * false when s is not one (or out of the years 1..9999). */
+bool agora_time_parse_rfc3339(const char *s, int64_t *unix_ms);
+
 /* Lowercase hex of len bytes into out (>= 2*len+1 bytes). */
 void agora_hex(const uint8_t *in, size_t len, char *out);
 
 /* A random UUID v4 as "urn:uuid:…" (46 bytes with NUL). */
 void agora_urn_uuid(char out[static 46]);
+
+/* mkdir -p with mode 0700 for what it creates; -1 with errno on failure. */
+int agora_mkdir_p(const char *dir);
 
 /* Constant-time comparison of two equal-length buffers. */
 bool agora_ct_equal(const void *a, const void *b, size_t len);

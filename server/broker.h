@@ -41,8 +41,5 @@ enum MHD_Result broker_participant_get(struct agora_req *r);
 enum MHD_Result broker_participant_jwks(struct agora_req *r);
 enum MHD_Result broker_participant_patch(struct agora_req *r);
 enum MHD_Result broker_participant_credential(struct agora_req *r);
-enum MHD_Result broker_apikey_create(struct agora_req *r);
-enum MHD_Result broker_apikey_list(struct agora_req *r);
-enum MHD_Result broker_apikey_revoke(struct agora_req *r);
 
 #endif

@@ -1,4 +1,5 @@
 /* routes.c — the broker's one route table. */
+#include "apikeys.h"
 #include "broker.h"
 #include "util.h"
 
@@ -27,9 +28,9 @@ const struct agora_route broker_routes[] = {
 	R("GET", "/api/v1/participants/{id}/credential", broker_participant_credential,
 	  AGORA_AUTH_APIKEY | AGORA_AUTH_PARTICIPANT, AGORA_ROLE_ADMIN),
 
-	R("POST", "/api/v1/api-keys", broker_apikey_create, ADMIN),
-	R("GET", "/api/v1/api-keys", broker_apikey_list, ADMIN),
-	R("DELETE", "/api/v1/api-keys/{id}", broker_apikey_revoke, ADMIN),
+	R("POST", "/api/v1/api-keys", agora_apikey_handle_create, ADMIN),
+	R("GET", "/api/v1/api-keys", agora_apikey_handle_list, ADMIN),
+	R("DELETE", "/api/v1/api-keys/{id}", agora_apikey_handle_revoke, ADMIN),
 };
 
 const size_t broker_nroutes = ARRAY_LEN(broker_routes);

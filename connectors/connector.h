@@ -1,0 +1,88 @@
+/* connector.h — state shared by the connector's endpoint groups. */
+#ifndef AGORA_CONNECTOR_H
+#define AGORA_CONNECTOR_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "db.h"
+#include "http.h"
+#include "service.h"
+
+struct connector {
+	struct agora_service svc;	/* first: the shared handlers read it */
+	const char *broker_url;		/* the broker's public URL (its participant id) */
+	const char *data_dir;
+	int64_t max_upload;		/* bytes per content upload */
+	char **http_allow;		/* hosts http sources may reach (NULL-terminated) */
+	/* Catalog push: a thread woken by changes, debounced, retried. */
+	pthread_t pusher;
+	pthread_mutex_t push_lock;
+	pthread_cond_t push_cond;
+	bool push_wanted;
+	bool stopping;
+	unsigned push_debounce_ms;
+};
+
+/* Route table (routes.c). */
+extern const struct agora_route connector_routes[];
+extern const size_t connector_nroutes;
+
+/* Before the server starts: the connector whose broker auth.c asks. */
+void connector_auth_setup(const struct connector *c);
+/* Participant tokens verified against the broker's directory (auth.c). */
+enum agora_error connector_participant_auth(struct agora_req *r, const char *jwt, char *detail,
+					    size_t detail_len);
+/* The registered attributes of participant id (from the directory cache
+ * or the broker): new reference, NULL when unknown or unreachable. */
+json_t *connector_participant_attributes(const char *id);
+/* Call the broker as this participant: method, path (with query), JSON body
+ * (may be NULL).  On a response returns true with *status and *out (new
+ * reference or NULL when not JSON); false on transport failure. */
+bool connector_call_broker(const struct connector *c, const char *method, const char *path,
+			   const char *body, long *status, json_t **out, char *err, size_t errlen);
+
+/* The catalog (catalog.c): the DSP datasets this connector offers.  With
+ * a viewer (participant id and attributes) only the offers whose access
+ * policy permits it, and only datasets with such an offer; without one
+ * (the push to the broker) every offer, the access policies going to
+ * *access ({offer id: policy}).  only_dataset limits it to one dataset.
+ * NULL when the database is unavailable; else a new array. */
+json_t *connector_datasets(const struct connector *c, const char *viewer, const json_t *viewer_attrs,
+			   const char *only_dataset, json_t **access);
+/* Wrap datasets into a DSP Catalog (steals datasets). */
+json_t *connector_catalog_doc(const struct connector *c, json_t *datasets);
+/* Wake the catalog pusher: something changed (the version was bumped). */
+void connector_push_wake(struct connector *c);
+void connector_push_start(struct connector *c);
+void connector_push_stop(struct connector *c);
+
+/* Ownership: a publisher may change its own objects, an admin any. */
+bool connector_may_change(const struct agora_req *r, const char *owner);
+
+/* Handlers. */
+enum MHD_Result conn_dataset_create(struct agora_req *r);
+enum MHD_Result conn_dataset_list(struct agora_req *r);
+enum MHD_Result conn_dataset_get(struct agora_req *r);
+enum MHD_Result conn_dataset_replace(struct agora_req *r);
+enum MHD_Result conn_dataset_patch(struct agora_req *r);
+enum MHD_Result conn_dataset_delete(struct agora_req *r);
+enum MHD_Result conn_dataset_content_put(struct agora_req *r);
+enum MHD_Result conn_dataset_content_get(struct agora_req *r);
+enum MHD_Result conn_dataset_observations(struct agora_req *r);
+enum MHD_Result conn_dataset_quality(struct agora_req *r);
+enum MHD_Result conn_policy_create(struct agora_req *r);
+enum MHD_Result conn_policy_list(struct agora_req *r);
+enum MHD_Result conn_policy_get(struct agora_req *r);
+enum MHD_Result conn_policy_delete(struct agora_req *r);
+enum MHD_Result conn_offer_create(struct agora_req *r);
+enum MHD_Result conn_offer_list(struct agora_req *r);
+enum MHD_Result conn_offer_get(struct agora_req *r);
+enum MHD_Result conn_offer_delete(struct agora_req *r);
+enum MHD_Result conn_catalog_search(struct agora_req *r);
+enum MHD_Result conn_dsp_catalog_request(struct agora_req *r);
+enum MHD_Result conn_dsp_dataset(struct agora_req *r);
+
+#endif

@@ -1,0 +1,54 @@
+/* routes.c — the connector's one route table. */
+#include "apikeys.h"
+#include "connector.h"
+#include "util.h"
+
+#define ADMIN AGORA_AUTH_APIKEY, AGORA_ROLE_ADMIN
+#define PUBLISH AGORA_AUTH_APIKEY, AGORA_ROLE_ADMIN | AGORA_ROLE_PUBLISHER
+#define READ AGORA_AUTH_APIKEY, AGORA_ROLES_ANY
+#define DSP AGORA_AUTH_PARTICIPANT | AGORA_AUTH_DSP, 0
+#define PUBLIC 0, 0
+/* A route with the default 1 MiB JSON body limit. */
+#define R(method, pattern, handler, ...) { method, pattern, handler, __VA_ARGS__, 0 }
+/* A route whose body the handler streams (uploads, ingest). */
+#define STREAM(method, pattern, handler, ...) \
+	{ method, pattern, handler, __VA_ARGS__, AGORA_BODY_STREAM }
+
+const struct agora_route connector_routes[] = {
+	R("GET", "/healthz", agora_svc_healthz, PUBLIC),
+	R("GET", "/readyz", agora_svc_readyz, PUBLIC),
+	R("GET", "/metrics", agora_svc_metrics, PUBLIC),
+	R("GET", "/.well-known/jwks.json", agora_svc_jwks, PUBLIC),
+	R("GET", "/.well-known/dspace-version", agora_svc_dspace_version, PUBLIC),
+
+	R("POST", "/api/v1/datasets", conn_dataset_create, PUBLISH),
+	R("GET", "/api/v1/datasets", conn_dataset_list, READ),
+	R("GET", "/api/v1/datasets/{id}", conn_dataset_get, READ),
+	R("PUT", "/api/v1/datasets/{id}", conn_dataset_replace, PUBLISH),
+	R("PATCH", "/api/v1/datasets/{id}", conn_dataset_patch, PUBLISH),
+	R("DELETE", "/api/v1/datasets/{id}", conn_dataset_delete, PUBLISH),
+	STREAM("PUT", "/api/v1/datasets/{id}/content", conn_dataset_content_put, PUBLISH),
+	R("GET", "/api/v1/datasets/{id}/content", conn_dataset_content_get, READ),
+	STREAM("POST", "/api/v1/datasets/{id}/observations", conn_dataset_observations, PUBLISH),
+	R("GET", "/api/v1/datasets/{id}/quality", conn_dataset_quality, READ),
+
+	R("POST", "/api/v1/policies", conn_policy_create, PUBLISH),
+	R("GET", "/api/v1/policies", conn_policy_list, READ),
+	R("GET", "/api/v1/policies/{id}", conn_policy_get, READ),
+	R("DELETE", "/api/v1/policies/{id}", conn_policy_delete, PUBLISH),
+	R("POST", "/api/v1/offers", conn_offer_create, PUBLISH),
+	R("GET", "/api/v1/offers", conn_offer_list, READ),
+	R("GET", "/api/v1/offers/{id}", conn_offer_get, READ),
+	R("DELETE", "/api/v1/offers/{id}", conn_offer_delete, PUBLISH),
+
+	R("GET", "/api/v1/catalog", conn_catalog_search, READ),
+
+	R("POST", "/api/v1/api-keys", agora_apikey_handle_create, ADMIN),
+	R("GET", "/api/v1/api-keys", agora_apikey_handle_list, ADMIN),
+	R("DELETE", "/api/v1/api-keys/{id}", agora_apikey_handle_revoke, ADMIN),
+
+	R("POST", "/dsp/catalog/request", conn_dsp_catalog_request, DSP),
+	R("GET", "/dsp/catalog/datasets/{id}", conn_dsp_dataset, DSP),
+};
+
+const size_t connector_nroutes = ARRAY_LEN(connector_routes);

@@ -1,0 +1,28 @@
+/* service.h — what every Agora HTTP process has in common (identity, key,
+ * server) and the endpoints that only depend on that: /healthz, /readyz,
+ * /metrics, /.well-known/jwks.json, /.well-known/dspace-version.
+ *
+ * A process's application context (agora_server_config.app) starts with a
+ * struct agora_service, so these handlers can read it from r->app.
+ */
+#ifndef AGORA_SERVICE_H
+#define AGORA_SERVICE_H
+
+#include "crypto.h"
+#include "http.h"
+
+struct agora_service {
+	const char *public_url;		/* where others reach this process */
+	const char *participant_id;	/* its participant id (the broker: its URL) */
+	struct agora_key *key;		/* its Ed25519 signing key */
+	char kid[44];			/* RFC 7638 thumbprint of key */
+	struct agora_server *server;
+};
+
+enum MHD_Result agora_svc_healthz(struct agora_req *r);
+enum MHD_Result agora_svc_readyz(struct agora_req *r);
+enum MHD_Result agora_svc_metrics(struct agora_req *r);
+enum MHD_Result agora_svc_jwks(struct agora_req *r);
+enum MHD_Result agora_svc_dspace_version(struct agora_req *r);
+
+#endif
