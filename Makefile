@@ -145,6 +145,14 @@ test-integration: build-all
 run: all
 	@scripts/run-demo $(BUILD)
 
+# Fuzzing (libFuzzer: clang with its runtime) and benchmarks have targets of
+# their own; CI runs neither.
+.PHONY: fuzz deps-fuzz
+deps-fuzz:
+	@scripts/deps fuzz
+fuzz: deps-fuzz
+	@$(MAKE) --no-print-directory fuzz-policy
+
 PREFIX ?= /usr/local
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/agora

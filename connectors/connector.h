@@ -59,6 +59,11 @@ void connector_push_wake(struct connector *c);
 void connector_push_start(struct connector *c);
 void connector_push_stop(struct connector *c);
 
+/* The dataset named in the path ({id}) as its API document (new
+ * reference); NULL after replying 404/503 when it is absent and, with
+ * `change`, 403 when the caller may not change it. */
+json_t *connector_dataset_lookup(struct agora_req *r, bool change);
+
 /* Ownership: a publisher may change its own objects, an admin any. */
 bool connector_may_change(const struct agora_req *r, const char *owner);
 

@@ -94,19 +94,7 @@ db_dataset_delete(PGconn *c, const char *id)
 enum agora_qs
 db_dataset_get(const char *id, json_t **doc, char **owner)
 {
-	PGconn *c = agora_db_conn();
-	if (!c)
-		return AGORA_QS_HARD_ERROR;
-	const char *p[] = { id };
-	PGresult *r = agora_db_exec(c, "dataset_get", 1, p);
-	enum agora_qs qs = agora_db_status(r, "dataset_get");
-	if (qs == AGORA_QS_ONE) {
-		*doc = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
-		if (owner)
-			*owner = xstrdup(PQgetvalue(r, 0, 1));
-	}
-	PQclear(r);
-	return qs;
+	return agora_db_get_json("dataset_get", id, doc, owner);
 }
 
 enum agora_qs

@@ -54,40 +54,6 @@ run(PGconn *c, const char *name, int n, const char *const *p)
 	return qs;
 }
 
-/* One row of (json text, owner) by id. */
-static enum agora_qs
-get_one(const char *name, const char *id, json_t **doc, char **owner)
-{
-	PGconn *c = agora_db_conn();
-	if (!c)
-		return AGORA_QS_HARD_ERROR;
-	const char *p[] = { id };
-	PGresult *r = agora_db_exec(c, name, 1, p);
-	enum agora_qs qs = agora_db_status(r, name);
-	if (qs == AGORA_QS_ONE) {
-		*doc = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
-		if (owner)
-			*owner = xstrdup(PQgetvalue(r, 0, 1));
-	}
-	PQclear(r);
-	return qs;
-}
-
-/* A single JSON aggregate (array) row. */
-static enum agora_qs
-get_all(const char *name, json_t **out)
-{
-	PGconn *c = agora_db_conn();
-	if (!c)
-		return AGORA_QS_HARD_ERROR;
-	PGresult *r = agora_db_exec(c, name, 0, NULL);
-	enum agora_qs qs = agora_db_status(r, name);
-	if (qs == AGORA_QS_ONE)
-		*out = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
-	PQclear(r);
-	return qs;
-}
-
 enum agora_qs
 db_policy_insert(PGconn *c, const char *id, const char *owner, const json_t *policy,
 		 const char *description)
@@ -102,13 +68,13 @@ db_policy_insert(PGconn *c, const char *id, const char *owner, const json_t *pol
 enum agora_qs
 db_policy_get(const char *id, json_t **doc, char **owner)
 {
-	return get_one("policy_get", id, doc, owner);
+	return agora_db_get_json("policy_get", id, doc, owner);
 }
 
 enum agora_qs
 db_policy_list(json_t **out)
 {
-	return get_all("policy_list", out);
+	return agora_db_get_json("policy_list", NULL, out, NULL);
 }
 
 enum agora_qs
@@ -132,13 +98,13 @@ db_offer_insert(PGconn *c, const char *id, const char *owner, const json_t *sele
 enum agora_qs
 db_offer_get(const char *id, json_t **doc, char **owner)
 {
-	return get_one("offer_get", id, doc, owner);
+	return agora_db_get_json("offer_get", id, doc, owner);
 }
 
 enum agora_qs
 db_offer_list(json_t **out)
 {
-	return get_all("offer_list", out);
+	return agora_db_get_json("offer_list", NULL, out, NULL);
 }
 
 enum agora_qs

@@ -47,20 +47,12 @@ begin(struct agora_req *r)
 {
 	const struct connector *c = r->app;
 	const char *id = agora_req_param(r, "id");
-	json_t *doc = NULL;
-	char *owner = NULL;
-	enum agora_qs qs = strlen(id) <= 200 ? db_dataset_get(id, &doc, &owner) : AGORA_QS_NONE;
-	if (qs < 0)
-		return agora_reply_error(r, AGORA_E_UNAVAILABLE, "the database is unavailable");
-	if (qs == AGORA_QS_NONE)
-		return agora_reply_error(r, AGORA_E_DATASET_NOT_FOUND, "no dataset '%.200s'", id);
+	json_t *doc = connector_dataset_lookup(r, true);
+	if (!doc)
+		return MHD_YES;
 	const char *type = json_string_value(json_object_get(json_object_get(doc, "source"), "type"));
 	bool is_file = type && !strcmp(type, "file");
-	bool may = connector_may_change(r, owner);
 	json_decref(doc);
-	free(owner);
-	if (!may)
-		return agora_reply_error(r, AGORA_E_FORBIDDEN, "only its owner or an admin may upload content");
 	if (!is_file)
 		return agora_reply_error(r, AGORA_E_WRONG_SOURCE,
 					 "content is uploaded to datasets whose source type is file");
@@ -181,12 +173,9 @@ conn_dataset_content_get(struct agora_req *r)
 {
 	const struct connector *c = r->app;
 	const char *id = agora_req_param(r, "id");
-	json_t *doc = NULL;
-	enum agora_qs qs = strlen(id) <= 200 ? db_dataset_get(id, &doc, NULL) : AGORA_QS_NONE;
-	if (qs < 0)
-		return agora_reply_error(r, AGORA_E_UNAVAILABLE, "the database is unavailable");
-	if (qs == AGORA_QS_NONE)
-		return agora_reply_error(r, AGORA_E_DATASET_NOT_FOUND, "no dataset '%.200s'", id);
+	json_t *doc = connector_dataset_lookup(r, false);
+	if (!doc)
+		return MHD_YES;
 	const char *hex = json_string_value(json_object_get(doc, "sha256"));
 	const char *mt = json_string_value(json_object_get(doc, "mediaType"));
 	if (!hex || strlen(hex) != 64) {

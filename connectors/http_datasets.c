@@ -245,46 +245,28 @@ conn_dataset_create(struct agora_req *r)
 enum MHD_Result
 conn_dataset_list(struct agora_req *r)
 {
-	long limit = PAGE_DEFAULT;
-	const char *lim = agora_req_query(r, "limit");
-	if (lim && !agora_parse_long(lim, 1, PAGE_MAX, &limit))
-		return agora_reply_error(r, AGORA_E_INVALID_QUERY, "limit must be an integer from 1 to %d",
-					 PAGE_MAX);
+	long limit;
+	char *after;
+	if (!agora_req_page(r, PAGE_DEFAULT, PAGE_MAX, &limit, &after))
+		return MHD_YES;
 	const char *q = agora_req_query(r, "q");
 	const char *theme = agora_req_query(r, "theme");
 	const char *keyword = agora_req_query(r, "keyword");
-	if ((q && strlen(q) > 200) || (theme && strlen(theme) > 256) || (keyword && strlen(keyword) > 256))
+	if ((q && strlen(q) > 200) || (theme && strlen(theme) > 256) || (keyword && strlen(keyword) > 256)) {
+		free(after);
 		return agora_reply_error(r, AGORA_E_INVALID_QUERY, "q, theme and keyword are bounded to 200/256 bytes");
-	char *after = NULL;
-	const char *cursor = agora_req_query(r, "cursor");
-	if (cursor && *cursor) {
-		size_t n;
-		after = (char *)agora_b64url_decode(cursor, strlen(cursor), &n);
-		if (!after || n == 0 || n > 200 || strlen(after) != n) {
-			free(after);
-			return agora_reply_error(r, AGORA_E_INVALID_QUERY, "cursor is not one this API gave");
-		}
 	}
 	json_t *list = NULL;
 	enum agora_qs qs = db_dataset_list(after, q, theme, keyword, (int)limit + 1, &list);
 	free(after);
 	if (qs < 0)
 		return db_unavailable(r);
-	json_t *next = json_null();
-	if (json_array_size(list) > (size_t)limit) {
-		json_array_remove(list, (size_t)limit);
-		const char *last = json_string_value(json_object_get(json_array_get(list, (size_t)limit - 1), "id"));
-		char *cur = agora_b64url_encode(last, strlen(last));
-		next = json_string(cur);
-		free(cur);
-	}
+	json_t *next = agora_page_next(list, limit, "id");
 	return agora_reply_json(r, 200, json_pack("{s:o, s:o}", "results", list, "next", next));
 }
 
-/* Look up the dataset in the path; reply 404/503 and return NULL if absent.
- * With `change`, also refuse (403) callers that may not change it. */
-static json_t *
-lookup(struct agora_req *r, bool change)
+json_t *
+connector_dataset_lookup(struct agora_req *r, bool change)
 {
 	const char *id = agora_req_param(r, "id");
 	json_t *doc = NULL;
@@ -306,14 +288,14 @@ lookup(struct agora_req *r, bool change)
 enum MHD_Result
 conn_dataset_get(struct agora_req *r)
 {
-	json_t *doc = lookup(r, false);
+	json_t *doc = connector_dataset_lookup(r, false);
 	return doc ? agora_reply_json(r, 200, doc) : MHD_YES;
 }
 
 static enum MHD_Result
 update(struct agora_req *r, int op)
 {
-	json_t *doc = lookup(r, true);
+	json_t *doc = connector_dataset_lookup(r, true);
 	if (!doc)
 		return MHD_YES;
 	json_decref(doc);
@@ -353,7 +335,7 @@ conn_dataset_delete(struct agora_req *r)
 enum MHD_Result
 conn_dataset_quality(struct agora_req *r)
 {
-	json_t *doc = lookup(r, false);
+	json_t *doc = connector_dataset_lookup(r, false);
 	if (!doc)
 		return MHD_YES;
 	json_t *q = json_incref(json_object_get(doc, "quality"));

@@ -70,23 +70,15 @@ static enum MHD_Result
 begin(struct agora_req *r)
 {
 	const char *id = agora_req_param(r, "id");
-	json_t *doc = NULL;
-	char *owner = NULL;
-	enum agora_qs qs = strlen(id) <= 200 ? db_dataset_get(id, &doc, &owner) : AGORA_QS_NONE;
-	if (qs < 0)
-		return agora_reply_error(r, AGORA_E_UNAVAILABLE, "the database is unavailable");
-	if (qs == AGORA_QS_NONE)
-		return agora_reply_error(r, AGORA_E_DATASET_NOT_FOUND, "no dataset '%.200s'", id);
-	bool may = connector_may_change(r, owner);
-	free(owner);
+	json_t *doc = connector_dataset_lookup(r, true);
+	if (!doc)
+		return MHD_YES;
 	json_t *source = json_object_get(doc, "source");
 	const char *type = json_string_value(json_object_get(source, "type"));
 	enum MHD_Result ret = MHD_YES;
 	char err[256];
 	struct agora_obs_schema *schema = NULL;
-	if (!may) {
-		ret = agora_reply_error(r, AGORA_E_FORBIDDEN, "only its owner or an admin may add observations");
-	} else if (!type || strcmp(type, "observations") != 0) {
+	if (!type || strcmp(type, "observations") != 0) {
 		ret = agora_reply_error(r, AGORA_E_WRONG_SOURCE,
 					"observations go to datasets whose source type is observations");
 	} else if (!(schema = agora_obs_schema_parse(source, err, sizeof err))) {

@@ -116,6 +116,24 @@ agora_db_status(PGresult *res, const char *name)
 	return AGORA_QS_HARD_ERROR;
 }
 
+enum agora_qs
+agora_db_get_json(const char *name, const char *param, json_t **doc, char **second)
+{
+	PGconn *c = agora_db_conn();
+	if (!c)
+		return AGORA_QS_HARD_ERROR;
+	const char *p[] = { param };
+	PGresult *r = agora_db_exec(c, name, param ? 1 : 0, p);
+	enum agora_qs qs = agora_db_status(r, name);
+	if (qs == AGORA_QS_ONE) {
+		*doc = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
+		if (second)
+			*second = xstrdup(PQgetvalue(r, 0, 1));
+	}
+	PQclear(r);
+	return qs;
+}
+
 static enum agora_qs
 simple(PGconn *c, const char *sql)
 {

@@ -9,6 +9,7 @@
 #ifndef AGORA_DB_H
 #define AGORA_DB_H
 
+#include <jansson.h>
 #include <libpq-fe.h>
 #include <stdbool.h>
 
@@ -52,6 +53,11 @@ PGresult *agora_db_exec(PGconn *c, const char *name, int nparams, const char *co
  * NONE for zero rows, CONFLICT/RETRY/HARD_ERROR from the SQLSTATE.
  * Logs hard errors with the statement name. */
 enum agora_qs agora_db_status(PGresult *res, const char *name);
+
+/* Run prepared statement `name` with one parameter and read its first row:
+ * column 0 parsed as JSON into *doc (new reference), column 1 (if second
+ * is not NULL) copied into *second (heap).  ONE, NONE or an error. */
+enum agora_qs agora_db_get_json(const char *name, const char *param, json_t **doc, char **second);
 
 /* Run fn(conn, ctx) in one transaction (BEGIN ISOLATION LEVEL
  * `serializable` when serializable is true, else READ COMMITTED) and

@@ -11,6 +11,7 @@
  */
 #include "http.h"
 #include "apikeys.h"
+#include "config.h"
 #include "crypto.h"
 #include "log.h"
 #include "util.h"
@@ -243,6 +244,45 @@ const char *
 agora_req_header(const struct agora_req *r, const char *name)
 {
 	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+bool
+agora_req_page(struct agora_req *r, long def, long max, long *limit, char **after)
+{
+	*limit = def;
+	*after = NULL;
+	const char *lim = agora_req_query(r, "limit");
+	if (lim && !agora_parse_long(lim, 1, max, limit)) {
+		agora_reply_error(r, AGORA_E_INVALID_QUERY, "limit must be an integer from 1 to %ld", max);
+		return false;
+	}
+	const char *cursor = agora_req_query(r, "cursor");
+	if (cursor && *cursor) {
+		size_t n;
+		char *a = (char *)agora_b64url_decode(cursor, strlen(cursor), &n);
+		if (!a || n == 0 || n > 256 || strlen(a) != n) {
+			free(a);
+			agora_reply_error(r, AGORA_E_INVALID_QUERY, "cursor is not one this API gave");
+			return false;
+		}
+		*after = a;
+	}
+	return true;
+}
+
+json_t *
+agora_page_next(json_t *list, long limit, const char *key)
+{
+	if (json_array_size(list) <= (size_t)limit)
+		return json_null();
+	json_array_remove(list, (size_t)limit);
+	const char *last = json_string_value(json_object_get(json_array_get(list, (size_t)limit - 1), key));
+	if (!last)
+		return json_null();
+	char *c = agora_b64url_encode(last, strlen(last));
+	json_t *next = json_string(c);
+	free(c);
+	return next;
 }
 
 /* ---- roles ------------------------------------------------------------ */

@@ -130,6 +130,16 @@ const char *agora_req_param(const struct agora_req *r, const char *name);
 const char *agora_req_query(const struct agora_req *r, const char *name);
 const char *agora_req_header(const struct agora_req *r, const char *name);
 
+/* Keyset paging: ?limit= (1..max, default def) and ?cursor= (opaque: the
+ * base64url of the last key of the previous page).  On a bad value replies
+ * 400 invalid_query and returns false; else *after is the key to continue
+ * after (heap) or NULL for the first page. */
+bool agora_req_page(struct agora_req *r, long def, long max, long *limit, char **after);
+/* For a list fetched with limit + 1 rows: drop the extra row and return
+ * the next cursor (new reference: a string, or null on the last page),
+ * made from member `key` of the last row kept. */
+json_t *agora_page_next(json_t *list, long limit, const char *key);
+
 /* Replies.  Each queues exactly one response; the json body is stolen. */
 enum MHD_Result agora_reply_json(struct agora_req *r, unsigned status, json_t *body);
 enum MHD_Result agora_reply_error(struct agora_req *r, enum agora_error e, const char *fmt, ...)
