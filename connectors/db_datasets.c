@@ -124,7 +124,7 @@ db_dataset_set_content(PGconn *c, const char *id, long long size, const char *sh
 {
 	char sz[24];
 	snprintf(sz, sizeof sz, "%lld", size);
-	char *q = json_dumps(quality, JSON_COMPACT);
+	char *q = json_dumps(quality, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	const char *p[] = { id, sz, sha256, q };
 	enum agora_qs qs = run(c, "dataset_set_content", 4, p);
 	free(q);
@@ -134,7 +134,7 @@ db_dataset_set_content(PGconn *c, const char *id, long long size, const char *sh
 enum agora_qs
 db_dataset_set_quality(PGconn *c, const char *id, const json_t *quality)
 {
-	char *q = json_dumps(quality, JSON_COMPACT);
+	char *q = json_dumps(quality, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	const char *p[] = { id, q };
 	enum agora_qs qs = run(c, "dataset_set_quality", 2, p);
 	free(q);

@@ -452,19 +452,28 @@ json_quote(struct agora_buf *out, const char *s, size_t n)
 	out->data[out->len] = '\0';
 }
 
-/* Appends s with COPY text-format escaping. */
+/* Appends s (NUL-terminated at n) with COPY text-format escaping. */
 static void
 copy_escape(struct agora_buf *out, const char *s, size_t n)
 {
 	char *p = reserve(out, 2 * n), *start = p;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		switch (c) {
-		case '\\': *p++ = '\\'; *p++ = '\\'; break;
-		case '\t': *p++ = '\\'; *p++ = 't'; break;
-		case '\n': *p++ = '\\'; *p++ = 'n'; break;
-		case '\r': *p++ = '\\'; *p++ = 'r'; break;
-		default: *p++ = c;
+	const char *end = s + n;
+	while (s < end) {
+		/* Runs without specials are the rule: copy them whole. */
+		size_t run = strcspn(s, "\\\t\n\r");
+		if (run > (size_t)(end - s))
+			run = (size_t)(end - s);
+		memcpy(p, s, run);
+		p += run;
+		s += run;
+		if (s == end)
+			break;
+		*p++ = '\\';
+		switch (*s++) {
+		case '\t': *p++ = 't'; break;
+		case '\n': *p++ = 'n'; break;
+		case '\r': *p++ = 'r'; break;
+		default: *p++ = '\\';
 		}
 	}
 	out->len += (size_t)(p - start);
@@ -643,6 +652,7 @@ struct row {
 	size_t off;		/* thing, NUL, values JSON, NUL */
 	uint32_t thing_len;
 	uint32_t vals_len;
+	uint32_t thing;		/* thing number, 1-based */
 	bool dup;
 };
 
@@ -691,6 +701,10 @@ struct agora_obs_batch {
 	struct agora_obs_stats st;
 	struct thing_slot *things;
 	size_t tcap;
+	int64_t *thing_last;	/* per thing number: latest ts so far */
+	size_t thing_last_cap;
+	/* The (thing, ts) set is only built once some thing's timestamps stop
+	 * increasing: sorted or per-thing ordered input never pays for it. */
 	struct pair_slot *pairs;
 	size_t pcap, pcount;
 	/* "{\"name\":" then ",\"name\":" …: the fixed text around values. */
@@ -716,8 +730,6 @@ batch_new(const struct agora_obs_schema *s)
 	}
 	b->tcap = 1024;
 	b->things = xcalloc(b->tcap, sizeof *b->things);
-	b->pcap = 1024;
-	b->pairs = xcalloc(b->pcap, sizeof *b->pairs);
 	return b;
 }
 
@@ -734,6 +746,7 @@ agora_obs_batch_free(struct agora_obs_batch *b)
 	agora_buf_cleanup(&b->rb.vals);
 	free(b->things);
 	free(b->pairs);
+	free(b->thing_last);
 	free(b);
 }
 
@@ -968,6 +981,11 @@ thing_id(struct agora_obs_batch *b, const char *thing, size_t n, uint32_t row)
 	}
 	uint32_t id = (uint32_t)++b->st.things;
 	b->things[j] = (struct thing_slot){ h, row, id };
+	if (id >= b->thing_last_cap) {
+		b->thing_last_cap = b->thing_last_cap ? 2 * b->thing_last_cap : 1024;
+		b->thing_last = xrealloc(b->thing_last, b->thing_last_cap * sizeof *b->thing_last);
+	}
+	b->thing_last[id] = INT64_MIN;
 	if ((size_t)b->st.things * 2 > b->tcap)
 		things_grow(b);
 	return id;
@@ -977,6 +995,20 @@ thing_id(struct agora_obs_batch *b, const char *thing, size_t n, uint32_t row)
 static bool
 pair_seen(struct agora_obs_batch *b, uint32_t id, int64_t ts)
 {
+	if (!b->pairs) {
+		if (ts > b->thing_last[id]) {
+			b->thing_last[id] = ts;
+			return false;
+		}
+		/* Out of order: from now on every pair goes into the set. */
+		b->pcap = 1024;
+		while (b->pcap < 2 * (b->nrows + 1))
+			b->pcap *= 2;
+		b->pairs = xcalloc(b->pcap, sizeof *b->pairs);
+		for (size_t i = 0; i < b->nrows; i++)
+			if (!b->rows[i].dup)
+				pair_seen(b, b->rows[i].thing, b->rows[i].ts);
+	}
 	size_t j = mix64((uint64_t)ts ^ ((uint64_t)id << 40)) & (b->pcap - 1);
 	for (; b->pairs[j].id; j = (j + 1) & (b->pcap - 1))
 		if (b->pairs[j].id == id && b->pairs[j].ts == ts)
@@ -1032,8 +1064,8 @@ row_end(struct agora_obs_batch *b)
 	*p++ = '\0';
 	b->arena.len += (size_t)(p - start);
 
-	uint32_t id = thing_id(b, rb->thing, rb->thing_len, (uint32_t)b->nrows);
-	r->dup = pair_seen(b, id, rb->ts);
+	r->thing = thing_id(b, rb->thing, rb->thing_len, (uint32_t)b->nrows);
+	r->dup = pair_seen(b, r->thing, rb->ts);
 	b->nrows++;
 
 	struct agora_obs_stats *st = &b->st;

@@ -107,7 +107,7 @@ agora_reply_text(struct agora_req *ar, unsigned status, const char *content_type
 enum MHD_Result
 agora_reply_json(struct agora_req *ar, unsigned status, json_t *body)
 {
-	char *s = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	char *s = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
 	json_decref(body);
 	if (!s)
 		abort();	/* only on allocation failure */
