@@ -58,6 +58,10 @@ BINS         := $(BUILD)/bin/agora-broker
 ifneq ($(wildcard connectors/main.c),)
 BINS         += $(BUILD)/bin/agora-connector
 endif
+CLI_SRCS     := $(wildcard cli/*.c)
+ifneq ($(CLI_SRCS),)
+BINS         += $(BUILD)/bin/agora
+endif
 ifneq ($(wildcard policy/agora-policy.c),)
 BINS         += $(BUILD)/bin/agora-policy
 endif
@@ -116,6 +120,10 @@ $(BUILD)/bin/agora-broker: $(BUILD)/obj/server/main.o $(LIBBROKER) $(LIBPOLICY) 
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(EXTRA_LIBS) -lpthread
 
 $(BUILD)/bin/agora-connector: $(BUILD)/obj/connectors/main.o $(LIBCONN) $(LIBPOLICY) $(LIBAGORA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(EXTRA_LIBS) -lpthread
+
+$(BUILD)/bin/agora: $(CLI_SRCS:%.c=$(BUILD)/obj/%.o) $(LIBPOLICY) $(LIBAGORA)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(EXTRA_LIBS) -lpthread
 
