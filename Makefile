@@ -171,5 +171,14 @@ clean:
 	rm -rf build build-san
 
 -include policy/policy.mk
+-include bench/bench.mk
+-include bench/ingest.mk
+# The catalog benchmarks of issue 4 include the ingest one; benchmarks
+# install their own tools (wrk, bc, curl).
+.PHONY: deps-bench
+deps-bench:
+	@scripts/deps bench
+bench-catalog: deps-bench bench-ingest
+bench-ingest: deps-bench
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 .SECONDARY:

@@ -28,21 +28,19 @@ enum agora_qs db_dataset_set_quality(PGconn *c, const char *id, const json_t *qu
 
 /* Observations. */
 struct agora_obs_batch;
+/* Running totals of an observations dataset (obs_stats). */
 struct db_obs_stats {
-	long long records, oldest_ms, newest_ms, duplicates, things;
+	long long records, rejected, duplicates, things;
+	long long oldest_ms, newest_ms;
 	size_t nfields;
 	int64_t nonnull[64];
 	long long checked, implausible;
 };
-/* COPY the batch's accepted rows (inside the caller's transaction). */
-enum agora_qs db_observations_copy(PGconn *c, const char *dataset_id,
-				   const struct agora_obs_batch *b);
-/* Add n refused rows to the dataset's count; *total is the new count. */
-enum agora_qs db_observations_add_rejected(PGconn *c, const char *dataset_id, long long n,
-					   long long *total);
-/* Aggregates over all stored rows; fields = [{name, lo, hi}] in name order. */
-enum agora_qs db_observations_stats(PGconn *c, const char *dataset_id, const json_t *fields,
-				    struct db_obs_stats *st);
+/* Store the batch's accepted rows (COPY) and update the dataset's running
+ * statistics, inside the caller's transaction (the stats row is locked, so
+ * concurrent ingests into one dataset serialise).  *st gets the totals. */
+enum agora_qs db_observations_store(PGconn *c, const char *dataset_id,
+				    const struct agora_obs_batch *b, struct db_obs_stats *st);
 
 /* Policies and offers. */
 enum agora_qs db_policy_insert(PGconn *c, const char *id, const char *owner, const json_t *policy,

@@ -18,7 +18,6 @@
 struct ingest {
 	char *dataset;
 	struct agora_obs_schema *schema;
-	json_t *ranges;		/* [{name, lo, hi}] sorted by name, for the SQL aggregates */
 	struct agora_obs_csv *csv;	/* CSV: streaming parser */
 	struct agora_buf json;		/* JSON: the buffered body */
 	int64_t period_s;
@@ -31,39 +30,9 @@ ingest_cleanup(void *arg)
 	if (in->csv)
 		agora_obs_batch_free(agora_obs_csv_finish(in->csv));
 	agora_obs_schema_free(in->schema);
-	json_decref(in->ranges);
 	agora_buf_cleanup(&in->json);
 	free(in->dataset);
 	free(in);
-}
-
-static int
-by_name(const void *a, const void *b)
-{
-	return strcmp(json_string_value(json_object_get(*(json_t *const *)a, "name")),
-		      json_string_value(json_object_get(*(json_t *const *)b, "name")));
-}
-
-/* [{name, lo, hi}] of the declared fields in name order (the order of the
- * aggregate query's rows). */
-static json_t *
-field_ranges(const json_t *source)
-{
-	json_t *fields = json_object_get(source, "fields");
-	size_t n = json_array_size(fields);
-	json_t **v = xcalloc(n ? n : 1, sizeof *v);
-	for (size_t i = 0; i < n; i++) {
-		json_t *f = json_array_get(fields, i);
-		v[i] = json_pack("{s:O, s:O, s:O}", "name", json_object_get(f, "name"), "lo",
-				 json_object_get(f, "min") ? json_object_get(f, "min") : json_null(),
-				 "hi", json_object_get(f, "max") ? json_object_get(f, "max") : json_null());
-	}
-	qsort(v, n, sizeof *v, by_name);
-	json_t *out = json_array();
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(out, v[i]);
-	free(v);
-	return out;
 }
 
 static enum MHD_Result
@@ -87,7 +56,6 @@ begin(struct agora_req *r)
 		struct ingest *in = xcalloc(1, sizeof *in);
 		in->dataset = xstrdup(id);
 		in->schema = schema;
-		in->ranges = field_ranges(source);
 		agora_buf_init(&in->json);
 		const char *period = json_string_value(json_object_get(doc, "accrualPeriodicity"));
 		if (!period || !agora_iso8601_duration_seconds(period, &in->period_s))
@@ -134,21 +102,13 @@ static enum agora_qs
 store_tx(PGconn *db, void *arg)
 {
 	struct store *s = arg;
-	enum agora_qs qs = db_observations_copy(db, s->in->dataset, s->b);
-	if (qs != AGORA_QS_ONE)
-		return qs;
-	long long rejected = 0;
-	qs = db_observations_add_rejected(db, s->in->dataset, agora_obs_batch_rejected_count(s->b),
-					  &rejected);
-	if (qs != AGORA_QS_ONE)
-		return qs;
 	struct db_obs_stats st;
-	qs = db_observations_stats(db, s->in->dataset, s->in->ranges, &st);
+	enum agora_qs qs = db_observations_store(db, s->in->dataset, s->b, &st);
 	if (qs != AGORA_QS_ONE)
 		return qs;
 	struct agora_quality_input q = {
 		.records = st.records,
-		.rejected = rejected,
+		.rejected = st.rejected,
 		.field_count = st.nfields,
 		.nonnull = st.nonnull,
 		.implausible = st.implausible,

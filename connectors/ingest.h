@@ -106,7 +106,8 @@ struct agora_obs_batch *agora_obs_parse_json(const struct agora_obs_schema *s, c
  * once; anything else fails the whole batch, as do a quoting error and more
  * than max_rows data records.  Per-row problems reject the row: a column
  * count other than the header's, a cell that is not of the declared type.
- * Empty cells are null (a quoted "" is an empty string in a string column).
+ * Empty cells are null (a quoted "" is an empty string in a string column);
+ * spaces and tabs around unquoted cells are trimmed (libcsv's default).
  * Booleans are true/false/1/0 in any case.  Row numbers are physical line
  * numbers with the header's line as 1 (a record spanning lines by a quoted
  * newline is numbered by its first line); lines end at LF, CR-only line ends

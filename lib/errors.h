@@ -56,7 +56,9 @@
 	X(UPLOAD_TOO_LARGE,      "upload_too_large",       1406, 413, "the upload exceeds this connector's maximum") \
 	X(WRONG_SOURCE,          "wrong_source",           1407, 409, "the dataset's source type does not take this operation") \
 	X(INVALID_OBSERVATIONS,  "invalid_observations",   1408, 400, "the observations body cannot be read; see detail") \
-	X(NO_CONTENT,            "no_content",             1409, 404, "no content has been uploaded for this dataset")
+	X(NO_CONTENT,            "no_content",             1409, 404, "no content has been uploaded for this dataset") \
+	/* broker: federated catalog */ \
+	X(DATASET_ID_TAKEN,      "dataset_id_taken",       1301, 409, "another participant publishes a dataset with this id")
 
 enum agora_error {
 #define AGORA_ERR_ENUM(sym, str, code, http, hint) AGORA_E_##sym,

@@ -3,6 +3,7 @@
 #define AGORA_BROKER_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "crypto.h"
 #include "db.h"
@@ -41,5 +42,19 @@ enum MHD_Result broker_participant_get(struct agora_req *r);
 enum MHD_Result broker_participant_jwks(struct agora_req *r);
 enum MHD_Result broker_participant_patch(struct agora_req *r);
 enum MHD_Result broker_participant_credential(struct agora_req *r);
+
+/* Federated catalog (http_catalog.c, crawler.c; docs/CATALOG.md). */
+enum MHD_Result broker_catalog_push(struct agora_req *r);
+enum MHD_Result broker_catalog_search(struct agora_req *r);
+enum MHD_Result broker_catalog_dataset(struct agora_req *r);
+enum MHD_Result broker_dsp_catalog_request(struct agora_req *r);
+enum MHD_Result broker_catalog_crawl(struct agora_req *r);
+/* Crawl every active participant once, now (serialised with the crawler
+ * thread): a new array of per-participant results, NULL when the
+ * database is unavailable. */
+json_t *broker_catalog_crawl_once(const struct broker *b);
+/* Start the crawler thread (interval 0: none) / stop it promptly. */
+bool broker_crawler_start(struct broker *b, unsigned interval);
+void broker_crawler_stop(void);
 
 #endif

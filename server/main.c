@@ -2,7 +2,9 @@
 #include "apikeys.h"
 #include "broker.h"
 #include "config.h"
+#include "db_catalog.h"
 #include "db_participants.h"
+#include "httpc.h"
 #include "jose.h"
 #include "log.h"
 #include "util.h"
@@ -31,6 +33,8 @@ static struct agora_opt opts[] = {
 	{ "max-connections", "AGORA_MAX_CONNECTIONS", "N", "1024", "concurrent connection limit", NULL },
 	{ "timeout", "AGORA_TIMEOUT", "SECONDS", "30", "idle connection timeout", NULL },
 	{ "log-level", "AGORA_LOG_LEVEL", "LEVEL", "info", "debug, info, warn or error", NULL },
+	{ "crawl-interval", "AGORA_CRAWL_INTERVAL", "SECONDS", "300",
+	  "seconds between catalog crawls of the participants' connectors (0: never)", NULL },
 };
 
 static int
@@ -125,7 +129,11 @@ main(int argc, char **argv)
 				     : !strcmp(lvl, "warn") ? AGORA_LOG_WARN
 				     : !strcmp(lvl, "error") ? AGORA_LOG_ERROR : AGORA_LOG_INFO;
 	agora_log_set_level(level);
-	long threads, maxconn, timeout;
+	long threads, maxconn, timeout, crawl;
+	if (!agora_parse_long(OPT("crawl-interval"), 0, 86400 * 7, &crawl)) {
+		fprintf(stderr, "agora-broker: --crawl-interval takes 0 or a number of seconds\n");
+		return 2;
+	}
 	if (!agora_parse_long(OPT("threads"), 1, 256, &threads) ||
 	    !agora_parse_long(OPT("max-connections"), 1, 100000, &maxconn) ||
 	    !agora_parse_long(OPT("timeout"), 1, 3600, &timeout)) {
@@ -168,7 +176,8 @@ main(int argc, char **argv)
 
 	if (!agora_db_migrate(OPT("db"), "broker", broker_migrations))
 		return 1;
-	static const struct agora_stmt *const tables[] = { agora_apikey_stmts, db_participant_stmts, NULL };
+	static const struct agora_stmt *const tables[] = { agora_apikey_stmts, db_participant_stmts,
+							   db_catalog_stmts, NULL };
 	agora_db_setup(OPT("db"), tables);
 
 	/* Block the stop signals in every thread; main waits for them. */
@@ -178,6 +187,8 @@ main(int argc, char **argv)
 	sigaddset(&stop, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	if (!agora_httpc_global_init())
+		return 1;
 
 	/* The public URL is the broker's identity; with port 0 it is known
 	 * only once bound, so requests that race the start see it unset and
@@ -201,11 +212,15 @@ main(int argc, char **argv)
 		  json_pack("{s:s, s:i, s:s, s:s}", "listen", OPT("listen"), "port",
 			    (int)agora_server_port(b.server), "publicUrl", url, "version",
 			    AGORA_VERSION));
+	if (!broker_crawler_start(&b, (unsigned)crawl))
+		return 1;
 
 	int sig = 0;
 	sigwait(&stop, &sig);
 	agora_log(AGORA_LOG_INFO, "stopping", json_pack("{s:i}", "signal", sig));
+	broker_crawler_stop();
 	agora_server_stop(b.server);
+	agora_httpc_global_cleanup();
 	agora_key_free(b.key);
 	free(url);
 	return 0;

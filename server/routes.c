@@ -31,6 +31,17 @@ const struct agora_route broker_routes[] = {
 	R("POST", "/api/v1/api-keys", agora_apikey_handle_create, ADMIN),
 	R("GET", "/api/v1/api-keys", agora_apikey_handle_list, ADMIN),
 	R("DELETE", "/api/v1/api-keys/{id}", agora_apikey_handle_revoke, ADMIN),
+
+	/* Federated catalog: the push takes whole catalogs (64 MiB); search,
+	 * dataset and DSP catalog are public routes whose handlers read an
+	 * optional participant token themselves (DSP: none → 404). */
+	{ "PUT", "/api/v1/catalogs/{participant}", broker_catalog_push, AGORA_AUTH_PARTICIPANT, 0,
+	  64u << 20 },
+	R("GET", "/api/v1/catalog/datasets", broker_catalog_search, PUBLIC),
+	R("GET", "/api/v1/catalog/datasets/{id}", broker_catalog_dataset, PUBLIC),
+	R("POST", "/api/v1/catalog/crawl", broker_catalog_crawl, ADMIN),
+	R("POST", "/dsp/catalog/request", broker_dsp_catalog_request, PUBLIC),
+
 };
 
 const size_t broker_nroutes = ARRAY_LEN(broker_routes);

@@ -1,0 +1,136 @@
+#!/bin/sh
+# catalog_bench.sh BUILD — the catalog benchmarks of issue 4 (make bench-catalog).
+#
+# On a private PostgreSQL (scripts/pg-test-cluster) and one agora-broker:
+#   1. a 10,000-dataset catalog pushed by one participant, 3 runs (first
+#      insert, then two full replacements with changed content);
+#   2. 100 participants × 1,000 datasets = 100,000 datasets;
+#   3. text+facet search latency (median, p95) over 3 runs of 300 sequential
+#      queries, then queries/s with wrk (32 connections, 3 runs of 15 s);
+#   4. the identical SQL (taken from the broker's debug log) through pgbench
+#      with 32 clients as the anchor.
+# Results go to bench/results/catalog.md (medians of the runs).
+set -eu
+build=${1:-build}
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+gen="$build/bench/catalog_gen"
+broker="$build/bin/agora-broker"
+work=$(mktemp -d /tmp/agora-catbench.XXXXXX)
+chmod 0755 "$work"	# the cluster may run as another user (root → postgres)
+mkdir -m 0777 "$work/pg"
+key="bench-admin-key-0123456789"
+out=bench/results/catalog.md
+bpid=""
+
+cleanup() {
+	[ -n "$bpid" ] && kill "$bpid" 2>/dev/null && wait "$bpid" 2>/dev/null || true
+	scripts/pg-test-cluster stop "$work/pg" >/dev/null 2>&1 || true
+	rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+conninfo=$(scripts/pg-test-cluster start "$work/pg" | tail -n 1)
+psql -q "$conninfo" -c "CREATE DATABASE catalog_bench" >/dev/null
+db=$(echo "$conninfo" | sed 's/dbname=[^ ]*/dbname=catalog_bench/')
+port=$(free_port)
+url="http://127.0.0.1:$port"
+"$broker" --listen "127.0.0.1:$port" --db "$db" --data-dir "$work/data" --admin-key "$key" \
+	--crawl-interval 0 --threads 4 --log-level debug >/dev/null 2>"$work/broker.log" &
+bpid=$!
+for _ in $(seq 1 100); do
+	curl -sf "$url/healthz" >/dev/null 2>&1 && break
+	sleep 0.1
+done
+
+echo "== push of 10,000 datasets (3 runs)"
+: >"$work/push10k"
+for seed in 1 2 3; do
+	"$gen" push "$url" "$key" 0 1 10000 "$seed" | tee -a "$work/push10k"
+done
+push_med=$(sed -n 's/.*ms=\([0-9.]*\).*/\1/p' "$work/push10k" | median)
+push_all=$(sed -n 's/.*ms=\([0-9.]*\).*/\1/p' "$work/push10k" | tr '\n' ' ')
+
+echo "== 100 participants x 1,000 datasets"
+t0=$(date +%s.%N)
+"$gen" push "$url" "$key" 0 100 1000 7 >"$work/push100"
+t1=$(date +%s.%N)
+load_s=$(echo "$t1 - $t0" | bc)
+ndatasets=$(psql -qtA "$db" -c "SELECT count(*) FROM datasets WHERE NOT withdrawn")
+psql -q "$db" -c "VACUUM ANALYZE" >/dev/null
+
+echo "== search latency (3 runs of 300 queries)"
+"$gen" query "$url" 100 >/dev/null	# warm-up
+: >"$work/lat"
+for _ in 1 2 3; do "$gen" query "$url" 300 | tee -a "$work/lat"; done
+lat_med=$(sed -n 's/.*median_ms=\([0-9.]*\).*/\1/p' "$work/lat" | median)
+lat_p95=$(sed -n 's/.*p95_ms=\([0-9.]*\).*/\1/p' "$work/lat" | median)
+
+query="q=traffic&theme=mobility"
+echo "== wrk, 32 connections: /api/v1/catalog/datasets?$query"
+: >"$work/wrk"
+if command -v wrk >/dev/null 2>&1; then
+	for _ in 1 2 3; do
+		wrk -t2 -c32 -d15s --latency "$url/api/v1/catalog/datasets?$query" | tee -a "$work/wrk"
+	done
+	qps=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' "$work/wrk" | median)
+	wrk_p99=$(awk '$1=="99%" {print $2}' "$work/wrk" | tr '\n' ' ')
+else
+	qps="(wrk not installed)"
+	wrk_p99=""
+fi
+
+echo "== pgbench with the identical SQL"
+: >"$work/broker.sqllog"
+curl -sf "$url/api/v1/catalog/datasets?$query" >/dev/null
+python3 - "$work/broker.log" "$work/bench.sql" <<'EOF'
+import json, sys
+stmts = {}
+for line in open(sys.argv[1]):
+    try:
+        e = json.loads(line)
+    except ValueError:
+        continue
+    if e.get("msg") == "catalog sql":
+        stmts[e["query"]] = (e["sql"], e["params"])
+with open(sys.argv[2], "w") as f:
+    for name in ("catalog facets", "catalog search"):
+        sql, params = stmts[name]
+        for i in range(len(params), 0, -1):
+            sql = sql.replace("$%d" % i, "'" + params[i - 1].replace("'", "''") + "'")
+        f.write(sql.replace("\n", " ") + ";\n")
+EOF
+: >"$work/pgbench"
+for _ in 1 2 3; do
+	pgbench -n -c 32 -j 2 -T 15 -f "$work/bench.sql" "$db" 2>/dev/null | tee -a "$work/pgbench"
+done
+pg_tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$work/pgbench" | median)
+pg_lat=$(sed -n 's/^latency average = \([0-9.]*\).*/\1/p' "$work/pgbench" | median)
+
+mkdir -p bench/results
+cat >"$out" <<EOF
+# Catalog benchmarks
+
+Run by \`make bench-catalog\` (bench/catalog_bench.sh) on $(date -u +%Y-%m-%dT%H:%MZ),
+$(nproc) CPUs, PostgreSQL $(psql -qtA "$db" -c 'SHOW server_version'), broker with 4 threads.
+Medians of 3 runs.
+
+| measurement | result | goal |
+|---|---|---|
+| push of 10,000 datasets (one participant, HTTP round trip incl. validation, indexing, commit) | ${push_med} ms (runs: ${push_all}) | ≤ 5,000 ms |
+| load of 100 participants × 1,000 datasets | ${load_s} s, ${ndatasets} datasets listed | — |
+| text+facet search, sequential: median | ${lat_med} ms | — |
+| text+facet search, sequential: p95 | ${lat_p95} ms | ≤ 25 ms |
+| \`/api/v1/catalog/datasets?${query}\`, wrk 32 connections | ${qps} requests/s (p99 per run: ${wrk_p99}) | ≥ 1,500 /s |
+| the same two SQL statements, pgbench 32 clients | ${pg_tps} tps, ${pg_lat} ms average | anchor |
+
+The HTTP figure includes the facet and page statements (two round trips to
+PostgreSQL), JSON rendering and the access log; the pgbench figure is the
+ceiling the database alone allows on the same machine.  Search queries vary
+over 20 topics × 12 themes (anonymous callers: only public offers).
+EOF
+echo "== written $out"
+cat "$out"
