@@ -95,7 +95,7 @@ mkdir -p bench/results
 	echo "| measure | median of 3 |"
 	echo "|---|---|"
 	printf '| agora: POST …/observations (CSV parse, COPY, quality, in one transaction) | %.2f s (%.0f rows/s) |\n' "$agora" "$rate"
-	printf '| anchor: psql \\\\copy of the same rows into the same table shape | %.2f s |\n' "$anchor"
+	printf '| anchor: psql \\copy of the same rows into the same table shape | %.2f s |\n' "$anchor"
 	printf '| ratio agora / anchor | %.2f |\n' "$ratio"
 	echo
 	echo "Goal (issue 4): 1,000,000 observations by CSV in ≤ 20 s."

@@ -64,8 +64,10 @@ offer_doc(const struct connector *c, const char *offer_id, const json_t *contrac
 static void
 copy_if(json_t *dst, const json_t *src, const char *key)
 {
+	/* Empty values are left out: DCAT has no use for "" or []. */
 	json_t *v = json_object_get(src, key);
-	if (v && !json_is_null(v))
+	if (v && !json_is_null(v) && !(json_is_string(v) && json_string_length(v) == 0) &&
+	    !(json_is_array(v) && json_array_size(v) == 0))
 		json_object_set(dst, key, v);
 }
 
