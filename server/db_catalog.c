@@ -29,6 +29,7 @@
 	" setweight(to_tsvector('english', coalesce(" description ", '')), 'C')"
 
 const struct agora_stmt db_catalog_stmts[] = {
+	{ "cat_generation", "SELECT gen FROM catalog_generation" },
 	{ "cat_lock_shared", "SELECT pg_advisory_xact_lock_shared(" VIS_LOCK ")" },
 	{ "cat_lock_excl", "SELECT pg_advisory_xact_lock(" VIS_LOCK ")" },
 	{ "cat_part_ensure",
@@ -702,4 +703,18 @@ db_catalog_crawl_mark(const char *participant, const char *status, const char *e
 {
 	struct mark_ctx m = { participant, status, error };
 	return agora_db_tx(mark_tx, &m, false);
+}
+
+enum agora_qs
+db_catalog_generation(long long *gen)
+{
+	PGconn *c = agora_db_conn();
+	if (!c)
+		return AGORA_QS_HARD_ERROR;
+	PGresult *r = agora_db_exec(c, "cat_generation", 0, NULL);
+	enum agora_qs qs = agora_db_status(r, "cat_generation");
+	if (qs == AGORA_QS_ONE)
+		*gen = atoll(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return qs;
 }

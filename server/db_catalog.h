@@ -49,6 +49,10 @@ enum agora_qs db_catalog_dataset_get(const char *id, const char *caller, json_t 
 enum agora_qs db_catalog_dsp_page(const char *caller, const char *after_pid, const char *after_id,
 				  int limit, json_t **out);
 
+/* The catalog generation: bumped (by triggers, 0004) by every change
+ * that can alter a search answer. */
+enum agora_qs db_catalog_generation(long long *gen);
+
 /* Bring caller's offer visibility up to date with its registered
  * attributes (recomputed when they changed since last time, or always
  * when force).  ONE, NONE (not an active participant) or < 0. */

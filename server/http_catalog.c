@@ -8,6 +8,7 @@
 #include "config.h"
 #include "crypto.h"
 #include "db_catalog.h"
+#include "search_cache.h"
 #include "log.h"
 #include "util.h"
 
@@ -238,6 +239,20 @@ broker_catalog_search(struct agora_req *r)
 		json_decref(cur);
 		return db_unavailable(r);
 	}
+	/* A recent answer to the same question at the same catalog generation
+	 * is the answer. */
+	long long gen = 0;
+	if (db_catalog_generation(&gen) != AGORA_QS_ONE) {
+		json_decref(cur);
+		return db_unavailable(r);
+	}
+	char *cached = search_cache_get(q.caller, r->query_string, gen);
+	if (cached) {
+		json_decref(cur);
+		enum MHD_Result ret = agora_reply_text(r, 200, "application/json", cached);
+		free(cached);
+		return ret;
+	}
 	json_t *out = NULL;
 	enum agora_qs qs = db_catalog_search(&q, &out);
 	json_decref(cur);
@@ -254,7 +269,12 @@ broker_catalog_search(struct agora_req *r)
 	}
 	json_object_del(out, "nextKey");
 	json_object_del(out, "nextId");
-	return agora_reply_json(r, 200, out);
+	char *body = json_dumps(out, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
+	json_decref(out);
+	search_cache_put(q.caller, r->query_string, gen, body);
+	enum MHD_Result ret = agora_reply_text(r, 200, "application/json", body);
+	free(body);
+	return ret;
 }
 
 /* ---- GET /api/v1/catalog/datasets/{id} ----------------------------------- */
