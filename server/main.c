@@ -7,6 +7,7 @@
 #include "httpc.h"
 #include "jose.h"
 #include "log.h"
+#include "search_cache.h"
 #include "util.h"
 
 #include <errno.h>
@@ -35,6 +36,8 @@ static struct agora_opt opts[] = {
 	{ "log-level", "AGORA_LOG_LEVEL", "LEVEL", "info", "debug, info, warn or error", NULL },
 	{ "crawl-interval", "AGORA_CRAWL_INTERVAL", "SECONDS", "300",
 	  "seconds between catalog crawls of the participants' connectors (0: never)", NULL },
+	{ "search-cache-ttl", "AGORA_SEARCH_CACHE_TTL", "SECONDS", "10",
+	  "reuse a catalog search answer while the catalog is unchanged, at most this long (0: off)", NULL },
 };
 
 static int
@@ -129,11 +132,13 @@ main(int argc, char **argv)
 				     : !strcmp(lvl, "warn") ? AGORA_LOG_WARN
 				     : !strcmp(lvl, "error") ? AGORA_LOG_ERROR : AGORA_LOG_INFO;
 	agora_log_set_level(level);
-	long threads, maxconn, timeout, crawl;
-	if (!agora_parse_long(OPT("crawl-interval"), 0, 86400 * 7, &crawl)) {
-		fprintf(stderr, "agora-broker: --crawl-interval takes 0 or a number of seconds\n");
+	long threads, maxconn, timeout, crawl, cache_ttl;
+	if (!agora_parse_long(OPT("crawl-interval"), 0, 86400 * 7, &crawl) ||
+	    !agora_parse_long(OPT("search-cache-ttl"), 0, 3600, &cache_ttl)) {
+		fprintf(stderr, "agora-broker: --crawl-interval and --search-cache-ttl take 0 or a number of seconds\n");
 		return 2;
 	}
+	search_cache_set_ttl((unsigned)cache_ttl);
 	if (!agora_parse_long(OPT("threads"), 1, 256, &threads) ||
 	    !agora_parse_long(OPT("max-connections"), 1, 100000, &maxconn) ||
 	    !agora_parse_long(OPT("timeout"), 1, 3600, &timeout)) {

@@ -17,6 +17,13 @@ struct slot {
 };
 
 static struct slot slots[SLOTS];
+static unsigned ttl = SEARCH_CACHE_TTL;
+
+void
+search_cache_set_ttl(unsigned seconds)
+{
+	ttl = seconds;
+}
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 static char *
@@ -37,6 +44,8 @@ slot_of(const char *key)
 char *
 search_cache_get(const char *caller, const char *query, long long gen)
 {
+	if (!ttl)
+		return NULL;
 	char *key = make_key(caller, query);
 	struct slot *s = slot_of(key);
 	char *body = NULL;
@@ -51,7 +60,7 @@ search_cache_get(const char *caller, const char *query, long long gen)
 void
 search_cache_put(const char *caller, const char *query, long long gen, const char *body)
 {
-	if (strlen(body) > MAX_BODY)
+	if (!ttl || strlen(body) > MAX_BODY)
 		return;
 	char *key = make_key(caller, query);
 	char *copy = xstrdup(body);
@@ -61,7 +70,7 @@ search_cache_put(const char *caller, const char *query, long long gen, const cha
 	s->key = key;
 	s->body = copy;
 	s->gen = gen;
-	s->expires_ns = agora_mono_ns() + (uint64_t)SEARCH_CACHE_TTL * 1000000000u;
+	s->expires_ns = agora_mono_ns() + (uint64_t)ttl * 1000000000u;
 	pthread_mutex_unlock(&lock);
 	free(old_key);
 	free(old_body);
