@@ -38,6 +38,10 @@ const struct agora_stmt db_dataset_stmts[] = {
 	  " source = CASE WHEN d ? 'source' THEN d->'source' ELSE t.source END,"
 	  " modified = now(), version = t.version + 1"
 	  " FROM (SELECT $2::jsonb AS d) s WHERE t.id = $1" },
+	/* Deleting: wait for a running ingest (it holds the stats row), then
+	 * remove the observations (no foreign key: see 0003), then the row. */
+	{ "dataset_lock_ingest", "SELECT 1 FROM obs_stats WHERE dataset_id = $1 FOR UPDATE" },
+	{ "dataset_delete_obs", "DELETE FROM observations WHERE dataset_id = $1" },
 	{ "dataset_delete", "DELETE FROM datasets WHERE id = $1" },
 	{ "dataset_get", "SELECT doc::text, owner FROM dataset_docs WHERE id = $1" },
 	{ "dataset_list",
@@ -88,6 +92,8 @@ enum agora_qs
 db_dataset_delete(PGconn *c, const char *id)
 {
 	const char *p[] = { id };
+	if (run(c, "dataset_lock_ingest", 1, p) < 0 || run(c, "dataset_delete_obs", 1, p) < 0)
+		return AGORA_QS_HARD_ERROR;
 	return run(c, "dataset_delete", 1, p);
 }
 

@@ -301,6 +301,15 @@ Test(connector, observations_csv_and_json)
 	fx_assert_error(r, 400, "invalid_observations");
 	harness_resp_free(r);
 	cr_assert_eq(harness_db_count(city.db, "SELECT count(*) FROM observations"), 4);
+	/* Deleting the dataset deletes its observations and statistics. */
+	char *dpath = xasprintf("/api/v1/datasets/%s", id);
+	r = cfx_call(&city, "DELETE", dpath, CONN_ADMIN_KEY, NULL);
+	cr_assert_eq(r->status, 200, "%s", r->body);
+	harness_resp_free(r);
+	cr_assert_eq(harness_db_count(city.db, "SELECT count(*) FROM observations"), 0);
+	cr_assert_eq(harness_db_count(city.db, "SELECT count(*) FROM obs_stats"), 0);
+	cr_assert_eq(harness_db_count(city.db, "SELECT count(*) FROM obs_things"), 0);
+	free(dpath);
 	free(path);
 	free(id);
 }
