@@ -57,4 +57,10 @@ json_t *broker_catalog_crawl_once(const struct broker *b);
 bool broker_crawler_start(struct broker *b, unsigned interval);
 void broker_crawler_stop(void);
 
+/* Clearing-house ledger (http_ledger.c, ledger.c; docs/LEDGER.md). */
+enum MHD_Result broker_ledger_sth(struct agora_req *r);
+enum MHD_Result broker_ledger_entries(struct agora_req *r);
+enum MHD_Result broker_ledger_proof(struct agora_req *r);
+enum MHD_Result broker_ledger_consistency(struct agora_req *r);
+
 #endif

@@ -1,5 +1,6 @@
 /* db_participants.c — see db_participants.h. */
 #include "db_participants.h"
+#include "ledger.h"
 #include "util.h"
 
 #include <stdatomic.h>
@@ -93,7 +94,20 @@ insert_tx(PGconn *c, void *ctx)
 	free(attrs);
 	if (qs != AGORA_QS_ONE)
 		return qs;
-	return store_keys(c, p);
+	qs = store_keys(c, p);
+	if (qs != AGORA_QS_ONE)
+		return qs;
+	/* The ledger entry commits with the registration (last: the append
+	 * lock is held until COMMIT). */
+	json_t *kids = json_array();
+	for (size_t i = 0; i < json_array_size(json_object_get(p->jwks, "keys")); i++)
+		json_array_append_new(kids, json_string(p->kids[i]));
+	json_t *entry = json_pack("{s:{s:s, s:s, s:s, s:O, s:o}}", "participant", "id", p->id,
+				  "name", p->name, "endpoint", p->endpoint, "attributes",
+				  p->attributes, "keys", kids);
+	qs = ledger_append(c, LEDGER_KIND_PARTICIPANT_REGISTERED, entry, NULL);
+	json_decref(entry);
+	return qs;
 }
 
 enum agora_qs

@@ -3,9 +3,11 @@
 #include "broker.h"
 #include "config.h"
 #include "db_catalog.h"
+#include "db_ledger.h"
 #include "db_participants.h"
 #include "httpc.h"
 #include "jose.h"
+#include "ledger.h"
 #include "log.h"
 #include "search_cache.h"
 #include "util.h"
@@ -182,7 +184,7 @@ main(int argc, char **argv)
 	if (!agora_db_migrate(OPT("db"), "broker", broker_migrations))
 		return 1;
 	static const struct agora_stmt *const tables[] = { agora_apikey_stmts, db_participant_stmts,
-							   db_catalog_stmts, NULL };
+							   db_catalog_stmts, db_ledger_stmts, NULL };
 	agora_db_setup(OPT("db"), tables);
 
 	/* Block the stop signals in every thread; main waits for them. */
@@ -204,6 +206,9 @@ main(int argc, char **argv)
 	char *url = OPT("public-url") ? xstrdup(OPT("public-url"))
 		    : port0 ? NULL : xasprintf("http://%s", l);
 	b.public_url = url;
+	/* The ledger's sequencer signs tree heads with the broker key. */
+	if (!ledger_start(b.key, b.kid, OPT("db")))
+		return 1;
 	b.server = agora_server_start(&cfg);
 	if (!b.server)
 		return 1;
@@ -224,6 +229,7 @@ main(int argc, char **argv)
 	sigwait(&stop, &sig);
 	agora_log(AGORA_LOG_INFO, "stopping", json_pack("{s:i}", "signal", sig));
 	broker_crawler_stop();
+	ledger_stop();
 	agora_server_stop(b.server);
 	agora_httpc_global_cleanup();
 	agora_key_free(b.key);

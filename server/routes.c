@@ -42,6 +42,11 @@ const struct agora_route broker_routes[] = {
 	R("POST", "/api/v1/catalog/crawl", broker_catalog_crawl, ADMIN),
 	R("POST", "/dsp/catalog/request", broker_dsp_catalog_request, PUBLIC),
 
+	/* Clearing-house ledger: public reads, like Certificate Transparency. */
+	R("GET", "/api/v1/ledger/sth", broker_ledger_sth, PUBLIC),
+	R("GET", "/api/v1/ledger/entries", broker_ledger_entries, PUBLIC),
+	R("GET", "/api/v1/ledger/proof", broker_ledger_proof, PUBLIC),
+	R("GET", "/api/v1/ledger/consistency", broker_ledger_consistency, PUBLIC),
 };
 
 const size_t broker_nroutes = ARRAY_LEN(broker_routes);

@@ -1,0 +1,207 @@
+/* db_ledger.c — see db_ledger.h. */
+#include "db_ledger.h"
+#include "merkle.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const struct agora_stmt db_ledger_stmts[] = {
+	{ "ledger_lock_append", "SELECT pg_advisory_xact_lock(hashtext('agora-ledger-append'))" },
+	{ "ledger_lock_sign", "SELECT pg_advisory_xact_lock(hashtext('agora-ledger-sign'))" },
+	{ "ledger_head",
+	  "SELECT tree_size, encode(root_hash, 'hex'), encode(frontier, 'hex') FROM ledger_head" },
+	/* One round trip: the entry, the new head (only if nobody moved it)
+	 * and the notification the sequencer listens for. */
+	{ "ledger_insert",
+	  "WITH e AS (INSERT INTO ledger_entries (idx, kind, entry, leaf_hash)"
+	  "  VALUES ($1, $2, $3::jsonb, decode($4, 'hex')) RETURNING idx),"
+	  " h AS (UPDATE ledger_head SET tree_size = $1::bigint + 1, root_hash = decode($5, 'hex'),"
+	  "  frontier = decode($6, 'hex') WHERE tree_size = $1::bigint RETURNING tree_size)"
+	  " SELECT pg_notify('agora_ledger', h.tree_size::text) FROM e, h" },
+	{ "ledger_sth_latest",
+	  "SELECT tree_size, encode(root_hash, 'hex'), " AGORA_SQL_TS("signed_at") ","
+	  " extract(epoch FROM signed_at)::bigint, signature"
+	  " FROM ledger_sth ORDER BY tree_size DESC LIMIT 1" },
+	{ "ledger_sth_insert",
+	  "INSERT INTO ledger_sth (tree_size, root_hash, signed_at, signature)"
+	  " VALUES ($1, decode($2, 'hex'), to_timestamp($3), $4) ON CONFLICT DO NOTHING" },
+	{ "ledger_entries",
+	  "SELECT idx, encode(leaf_hash, 'hex'), entry::text FROM ledger_entries"
+	  " WHERE idx BETWEEN $1 AND $2 ORDER BY idx" },
+	{ "ledger_leaves",
+	  "SELECT leaf_hash FROM ledger_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx" },
+	{ NULL, NULL }
+};
+
+static enum agora_qs
+exec_status(PGconn *c, const char *name, int n, const char *const *p)
+{
+	PGresult *r = agora_db_exec(c, name, n, p);
+	enum agora_qs qs = agora_db_status(r, name);
+	PQclear(r);
+	return qs;
+}
+
+enum agora_qs
+db_ledger_lock_append(PGconn *c)
+{
+	return exec_status(c, "ledger_lock_append", 0, NULL);
+}
+
+enum agora_qs
+db_ledger_lock_sign(PGconn *c)
+{
+	return exec_status(c, "ledger_lock_sign", 0, NULL);
+}
+
+/* Hex of n hashes (heap). */
+static char *
+hashes_hex(const uint8_t (*h)[32], size_t n)
+{
+	char *s = xmalloc(n * 64 + 1);
+	s[0] = '\0';
+	for (size_t i = 0; i < n; i++)
+		agora_hex(h[i], 32, s + 64 * i);
+	return s;
+}
+
+static bool
+unhex(const char *hex, uint8_t *out, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned v;
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+			return false;
+		out[i] = (uint8_t)v;
+	}
+	return true;
+}
+
+enum agora_qs
+db_ledger_head(PGconn *c, long long *size, uint8_t root[32], uint8_t (**frontier)[32],
+	       size_t *nfrontier)
+{
+	PGresult *r = agora_db_exec(c, "ledger_head", 0, NULL);
+	enum agora_qs qs = agora_db_status(r, "ledger_head");
+	if (qs != AGORA_QS_ONE)
+		goto out;
+	*size = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	const char *fh = PQgetvalue(r, 0, 2);
+	size_t n = strlen(fh) / 64;
+	if (!agora_merkle_from_hex(PQgetvalue(r, 0, 1), root) || strlen(fh) != 64 * n ||
+	    n != (size_t)__builtin_popcountll((unsigned long long)*size)) {
+		qs = AGORA_QS_HARD_ERROR;
+		goto out;
+	}
+	if (frontier) {
+		*frontier = n ? xmalloc(n * 32) : NULL;
+		*nfrontier = n;
+		if (!unhex(fh, (uint8_t *)*frontier, n * 32))
+			qs = AGORA_QS_HARD_ERROR;
+	}
+out:
+	PQclear(r);
+	return qs;
+}
+
+enum agora_qs
+db_ledger_insert(PGconn *c, long long idx, const char *kind, const char *entry,
+		 const uint8_t leaf[32], const uint8_t root[32], const uint8_t (*frontier)[32],
+		 size_t nfrontier)
+{
+	char sidx[24], lh[65], rh[65];
+	snprintf(sidx, sizeof sidx, "%lld", idx);
+	agora_merkle_to_hex(leaf, lh);
+	agora_merkle_to_hex(root, rh);
+	char *fh = hashes_hex(frontier, nfrontier);
+	const char *p[] = { sidx, kind, entry, lh, rh, fh };
+	enum agora_qs qs = exec_status(c, "ledger_insert", 6, p);
+	free(fh);
+	/* A taken index or a head that moved: someone appended without the
+	 * lock, or the caller's snapshot predates the lock (SERIALIZABLE). */
+	if (qs == AGORA_QS_CONFLICT || qs == AGORA_QS_NONE)
+		return AGORA_QS_RETRY;
+	return qs;
+}
+
+enum agora_qs
+db_ledger_sth_latest(PGconn *c, struct db_ledger_sth *out)
+{
+	PGresult *r = agora_db_exec(c, "ledger_sth_latest", 0, NULL);
+	enum agora_qs qs = agora_db_status(r, "ledger_sth_latest");
+	if (qs == AGORA_QS_ONE) {
+		out->tree_size = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+		if (!agora_merkle_from_hex(PQgetvalue(r, 0, 1), out->root))
+			qs = AGORA_QS_HARD_ERROR;
+		snprintf(out->timestamp, sizeof out->timestamp, "%s", PQgetvalue(r, 0, 2));
+		out->signed_at = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
+		out->signature = xstrdup(PQgetvalue(r, 0, 4));
+	}
+	PQclear(r);
+	return qs;
+}
+
+enum agora_qs
+db_ledger_sth_insert(PGconn *c, const struct db_ledger_sth *s)
+{
+	char size[24], at[24], rh[65];
+	snprintf(size, sizeof size, "%lld", s->tree_size);
+	snprintf(at, sizeof at, "%lld", s->signed_at);
+	agora_merkle_to_hex(s->root, rh);
+	const char *p[] = { size, rh, at, s->signature };
+	return exec_status(c, "ledger_sth_insert", 4, p);
+}
+
+enum agora_qs
+db_ledger_entries(PGconn *c, long long start, long long end, json_t **out)
+{
+	char s[24], e[24];
+	snprintf(s, sizeof s, "%lld", start);
+	snprintf(e, sizeof e, "%lld", end);
+	const char *p[] = { s, e };
+	PGresult *r = agora_db_exec(c, "ledger_entries", 2, p);
+	enum agora_qs qs = agora_db_status(r, "ledger_entries");
+	if (qs >= 0) {
+		*out = json_array();
+		for (int i = 0; i < PQntuples(r); i++) {
+			json_t *entry = json_loads(PQgetvalue(r, i, 2), 0, NULL);
+			json_array_append_new(
+				*out, json_pack("{s:I, s:s, s:o*}", "index",
+						(json_int_t)strtoll(PQgetvalue(r, i, 0), NULL, 10),
+						"leafHash", PQgetvalue(r, i, 1), "entry", entry));
+		}
+	}
+	PQclear(r);
+	return qs;
+}
+
+enum agora_qs
+db_ledger_leaves(PGconn *c, long long from, long long to, uint8_t (*out)[32])
+{
+	char f[24], t[24];
+	snprintf(f, sizeof f, "%lld", from);
+	snprintf(t, sizeof t, "%lld", to);
+	const char *p[] = { f, t };
+	/* Binary results: 32 raw bytes per row, no hex to parse. */
+	PGresult *r = PQexecPrepared(c, "ledger_leaves", 2, p, NULL, NULL, 1);
+	if (!r)
+		r = PQmakeEmptyPGresult(c, PGRES_FATAL_ERROR);
+	enum agora_qs qs = agora_db_status(r, "ledger_leaves");
+	if (qs >= 0) {
+		if ((long long)PQntuples(r) != to - from) {
+			qs = AGORA_QS_HARD_ERROR;
+		} else {
+			for (int i = 0; i < PQntuples(r); i++) {
+				if (PQgetlength(r, i, 0) != 32) {
+					qs = AGORA_QS_HARD_ERROR;
+					break;
+				}
+				memcpy(out[i], PQgetvalue(r, i, 0), 32);
+			}
+		}
+	}
+	PQclear(r);
+	return qs;
+}

@@ -1,0 +1,54 @@
+/* db_ledger.h — queries of the clearing-house ledger (SQL in db_ledger.c
+ * only).  The ledger's logic is in ledger.h; these are its storage steps. */
+#ifndef AGORA_DB_LEDGER_H
+#define AGORA_DB_LEDGER_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db.h"
+
+extern const struct agora_stmt db_ledger_stmts[];
+
+/* A signed tree head as stored. */
+struct db_ledger_sth {
+	long long tree_size;
+	uint8_t root[32];
+	char timestamp[32];	/* RFC 3339 UTC, to the second, as signed */
+	long long signed_at;	/* the same, unix seconds */
+	char *signature;	/* compact JWS (heap; free it) */
+};
+
+/* Wait for the transaction-scoped advisory lock of the appenders
+ * (key = 'agora-ledger-append') / of the STH signers. */
+enum agora_qs db_ledger_lock_append(PGconn *c);
+enum agora_qs db_ledger_lock_sign(PGconn *c);
+
+/* The tree after the last committed append: size, root and frontier (the
+ * roots of its perfect subtrees, largest first; *frontier is heap, NULL
+ * when empty, *nfrontier hashes).  frontier may be NULL when not wanted. */
+enum agora_qs db_ledger_head(PGconn *c, long long *size, uint8_t root[32],
+			     uint8_t (**frontier)[32], size_t *nfrontier);
+
+/* Store entry idx (canonical JSON text) and move the head from size idx
+ * to idx + 1 with the new root and frontier, notifying channel
+ * agora_ledger on commit.  ONE; RETRY when the head moved meanwhile
+ * (another writer got in: cannot happen under the append lock in READ
+ * COMMITTED); HARD_ERROR otherwise. */
+enum agora_qs db_ledger_insert(PGconn *c, long long idx, const char *kind, const char *entry,
+			       const uint8_t leaf[32], const uint8_t root[32],
+			       const uint8_t (*frontier)[32], size_t nfrontier);
+
+/* The newest STH (out->signature heap): ONE or NONE. */
+enum agora_qs db_ledger_sth_latest(PGconn *c, struct db_ledger_sth *out);
+/* Store an STH; ONE, or NONE when one of that size exists already. */
+enum agora_qs db_ledger_sth_insert(PGconn *c, const struct db_ledger_sth *s);
+
+/* Entries start..end inclusive as a new array of {"index","leafHash","entry"}. */
+enum agora_qs db_ledger_entries(PGconn *c, long long start, long long end, json_t **out);
+/* Leaf hashes of entries from..to-1 into out[0..to-from); HARD_ERROR when
+ * any is missing. */
+enum agora_qs db_ledger_leaves(PGconn *c, long long from, long long to, uint8_t (*out)[32]);
+
+#endif
