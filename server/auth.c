@@ -28,13 +28,9 @@ enum agora_error
 broker_participant_auth(struct agora_req *r, const char *jwt, char *detail, size_t dlen)
 {
 	const struct broker *b = r->app;
-	if (!b->public_url) {
-		snprintf(detail, dlen, "the broker is starting");
-		return AGORA_E_UNAVAILABLE;
-	}
 	static const struct agora_pauth_ops ops = { registry_key, registry_seen, NULL };
-	char *url = xasprintf("%s%s", b->public_url, r->path);
-	struct agora_pauth_request want = { b->public_url, r->method, url, r->body, r->body_len };
+	char *url = xasprintf("%s%s", b->svc.public_url, r->path);
+	struct agora_pauth_request want = { b->svc.public_url, r->method, url, r->body, r->body_len };
 	enum agora_error e = agora_pauth_verify(jwt, &want, &ops, &r->participant, detail, dlen);
 	free(url);
 	return e;
@@ -47,7 +43,7 @@ broker_membership_credential(const struct broker *b, const json_t *participant)
 	char jti[46];
 	agora_urn_uuid(jti);
 	json_t *claims = json_pack("{s:s, s:O, s:I, s:I, s:I, s:s, s:O, s:O, s:O}",
-				   "iss", b->public_url,
+				   "iss", b->svc.public_url,
 				   "sub", json_object_get(participant, "id"),
 				   "iat", (json_int_t)now, "nbf", (json_int_t)now,
 				   "exp", (json_int_t)(now + 365 * 24 * 3600),
@@ -56,7 +52,7 @@ broker_membership_credential(const struct broker *b, const json_t *participant)
 				   "endpoint", json_object_get(participant, "endpoint"),
 				   "attributes", json_object_get(participant, "attributes"));
 	json_object_set_new(claims, "type", json_string("MembershipCredential"));
-	char *jwt = agora_jwt_sign(b->key, b->kid, "JWT", claims);
+	char *jwt = agora_jwt_sign(b->svc.key, b->svc.kid, "JWT", claims);
 	json_decref(claims);
 	return jwt;
 }

@@ -8,12 +8,12 @@
 #include "crypto.h"
 #include "db.h"
 #include "http.h"
+#include "service.h"
 
+/* The broker's identity is its public URL: svc.public_url and
+ * svc.participant_id are the same string (the token audience). */
 struct broker {
-	const char *public_url;		/* the broker's id and token audience */
-	struct agora_key *key;		/* the broker's Ed25519 signing key */
-	char kid[44];			/* its RFC 7638 thumbprint */
-	struct agora_server *server;
+	struct agora_service svc;	/* first: the shared handlers read it */
 };
 
 /* Route table (routes.c). */
@@ -30,11 +30,6 @@ enum agora_error broker_participant_auth(struct agora_req *r, const char *jwt, c
 char *broker_membership_credential(const struct broker *b, const json_t *participant);
 
 /* Handlers. */
-enum MHD_Result broker_healthz(struct agora_req *r);
-enum MHD_Result broker_readyz(struct agora_req *r);
-enum MHD_Result broker_metrics(struct agora_req *r);
-enum MHD_Result broker_jwks(struct agora_req *r);
-enum MHD_Result broker_dspace_version(struct agora_req *r);
 enum MHD_Result broker_whoami(struct agora_req *r);
 enum MHD_Result broker_participant_create(struct agora_req *r);
 enum MHD_Result broker_participant_list(struct agora_req *r);

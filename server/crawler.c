@@ -11,6 +11,7 @@
  * policies with time constraints do not go stale for longer than a tick.
  */
 #include "broker.h"
+#include "pauth.h"
 #include "catalog.h"
 #include "crypto.h"
 #include "db_catalog.h"
@@ -30,7 +31,6 @@
 #define CRAWL_CONNECT_TIMEOUT_MS 3000L
 #define CRAWL_TIMEOUT_MS 15000L
 #define CRAWL_MAX_RESPONSE ((size_t)64 << 20)
-#define TOKEN_LIFETIME 120
 
 static pthread_mutex_t crawl_lock = PTHREAD_MUTEX_INITIALIZER;	/* one crawl at a time */
 
@@ -40,31 +40,6 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static _Atomic bool stopping;
 static unsigned interval_s;
-
-/* A self-issued broker token for one request (DESIGN.md §3).  Heap. */
-static char *
-broker_token(const struct broker *b, const char *aud, const char *method, const char *url,
-	     const char *body)
-{
-	int64_t now = agora_now();
-	char jti[46];
-	agora_urn_uuid(jti);
-	uint8_t h[32];
-	agora_sha256(body, strlen(body), h);
-	char *bh = agora_b64url_encode(h, sizeof h);
-	/* htu: the recipient URL + path, without the query. */
-	char *htu = xstrdup(url);
-	htu[strcspn(htu, "?")] = '\0';
-	json_t *claims = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:s}", "iss",
-				   b->public_url, "sub", b->public_url, "aud", aud, "iat",
-				   (json_int_t)now, "exp", (json_int_t)(now + TOKEN_LIFETIME), "jti",
-				   jti, "htm", method, "htu", htu, "bh", bh);
-	char *jwt = agora_jwt_sign(b->key, b->kid, "JWT", claims);
-	json_decref(claims);
-	free(bh);
-	free(htu);
-	return jwt;
-}
 
 /* Crawl one participant; returns its result object (new). */
 static json_t *
@@ -76,7 +51,8 @@ crawl_one(const struct broker *b, const char *pid, const char *endpoint)
 	while (el > 0 && endpoint[el - 1] == '/')
 		el--;
 	char *url = xasprintf("%.*s/dsp/catalog/request", (int)el, endpoint);
-	char *tok = broker_token(b, pid, "POST", url, body);
+	char *tok = agora_pauth_mint(b->svc.key, b->svc.kid, b->svc.public_url, pid, "POST", url, body,
+				     strlen(body));
 	char *authz = xasprintf("Authorization: Bearer %s", tok);
 	const char *headers[] = { authz, "Content-Type: application/json",
 				  "Accept: application/json", NULL };
@@ -178,7 +154,7 @@ crawler_main(void *arg)
 		if (stopping)
 			break;
 		pthread_mutex_unlock(&mu);
-		if (b->public_url) {
+		if (b->svc.public_url) {
 			json_t *res = broker_catalog_crawl_once(b);
 			json_decref(res);
 		}

@@ -402,7 +402,7 @@ broker_dsp_catalog_request(struct agora_req *r)
 		char *s = json_dumps(c, JSON_COMPACT);
 		char *enc = agora_b64url_encode(s, strlen(s));
 		char *link = xasprintf("<%s/dsp/catalog/request?cursor=%s&limit=%ld>; rel=\"next\"",
-				       b->public_url, enc, limit);
+				       b->svc.public_url, enc, limit);
 		agora_reply_header(r, "Link", link);
 		free(link);
 		free(enc);
@@ -419,7 +419,7 @@ broker_dsp_catalog_request(struct agora_req *r)
 			cur_pid = pid;
 			const json_t *meta = json_object_get(row, "meta");
 			const char *cid = json_string_value(json_object_get(row, "catalogId"));
-			char *fallback = xasprintf("%s/dsp/catalog/%s", b->public_url, pid);
+			char *fallback = xasprintf("%s/dsp/catalog/%s", b->svc.public_url, pid);
 			cat = json_pack("{s:s, s:s, s:s, s:O, s:[]}", "@id", cid ? cid : fallback, "@type",
 					"Catalog", "participantId", pid, "title",
 					json_object_get(meta, "title") ? json_object_get(meta, "title")
@@ -433,12 +433,12 @@ broker_dsp_catalog_request(struct agora_req *r)
 		}
 		json_array_append(json_object_get(cat, "dataset"), json_object_get(row, "dataset"));
 	}
-	char *self_id = xasprintf("%s/dsp/catalog", b->public_url);
-	char *svc_id = xasprintf("%s#dsp", b->public_url);
-	char *endpoint = xasprintf("%s/dsp", b->public_url);
+	char *self_id = xasprintf("%s/dsp/catalog", b->svc.public_url);
+	char *svc_id = xasprintf("%s#dsp", b->svc.public_url);
+	char *endpoint = xasprintf("%s/dsp", b->svc.public_url);
 	json_t *out = json_pack("{s:[s], s:s, s:s, s:s, s:[{s:s, s:s, s:s}]}", "@context",
 				CATALOG_DSP_CONTEXT, "@id", self_id, "@type", "Catalog",
-				"participantId", b->public_url, "service", "@id", svc_id, "@type",
+				"participantId", b->svc.public_url, "service", "@id", svc_id, "@type",
 				"DataService", "endpointURL", endpoint);
 	free(self_id);
 	free(svc_id);

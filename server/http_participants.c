@@ -155,23 +155,14 @@ broker_participant_create(struct agora_req *r)
 enum MHD_Result
 broker_participant_list(struct agora_req *r)
 {
-	long limit = PAGE_DEFAULT;
-	const char *lim = agora_req_query(r, "limit");
-	if (lim && !agora_parse_long(lim, 1, PAGE_MAX, &limit))
-		return agora_reply_error(r, AGORA_E_INVALID_QUERY, "limit must be an integer from 1 to %d",
-					 PAGE_MAX);
+	long limit;
+	char *after;
+	if (!agora_req_page(r, PAGE_DEFAULT, PAGE_MAX, &limit, &after))
+		return MHD_YES;
 	const char *status = agora_req_query(r, "status");
-	if (status && strcmp(status, "active") && strcmp(status, "suspended"))
+	if (status && strcmp(status, "active") && strcmp(status, "suspended")) {
+		free(after);
 		return agora_reply_error(r, AGORA_E_INVALID_QUERY, "status must be active or suspended");
-	char *after = NULL;
-	const char *cursor = agora_req_query(r, "cursor");
-	if (cursor && *cursor) {
-		size_t n;
-		after = (char *)agora_b64url_decode(cursor, strlen(cursor), &n);
-		if (!after || n == 0 || n > 200 || strlen(after) != n) {
-			free(after);
-			return agora_reply_error(r, AGORA_E_INVALID_QUERY, "cursor is not one this API gave");
-		}
 	}
 	json_t *list = NULL;
 	/* One more than asked tells whether there is a next page. */
@@ -179,14 +170,7 @@ broker_participant_list(struct agora_req *r)
 	free(after);
 	if (qs < 0)
 		return db_unavailable(r);
-	json_t *next = json_null();
-	if (json_array_size(list) > (size_t)limit) {
-		json_array_remove(list, (size_t)limit);
-		const char *last = json_string_value(json_object_get(json_array_get(list, (size_t)limit - 1), "id"));
-		char *c = agora_b64url_encode(last, strlen(last));
-		next = json_string(c);
-		free(c);
-	}
+	json_t *next = agora_page_next(list, limit, "id");
 	return agora_reply_json(r, 200, json_pack("{s:o, s:o}", "results", list, "next", next));
 }
 
@@ -299,4 +283,17 @@ broker_participant_patch(struct agora_req *r)
 		return db_unavailable(r);
 	json_t *out = lookup(r);
 	return out ? agora_reply_json(r, 200, out) : MHD_YES;
+}
+
+/* GET /api/v1/whoami: the participant whose token authenticated the call. */
+enum MHD_Result
+broker_whoami(struct agora_req *r)
+{
+	json_t *p = NULL;
+	enum agora_qs qs = db_participant_get(r->participant, &p);
+	if (qs < 0)
+		return db_unavailable(r);
+	if (qs == AGORA_QS_NONE)	/* removed between authentication and here */
+		return agora_reply_error(r, AGORA_E_UNKNOWN_PARTICIPANT, NULL);
+	return agora_reply_json(r, 200, p);
 }

@@ -42,78 +42,6 @@ static struct agora_opt opts[] = {
 	  "reuse a catalog search answer while the catalog is unchanged, at most this long (0: off)", NULL },
 };
 
-static int
-mkdir_p(const char *dir)
-{
-	char *p = xstrdup(dir);
-	for (char *s = p + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(p, 0700) != 0 && errno != EEXIST) {
-			free(p);
-			return -1;
-		}
-		*s = '/';
-	}
-	int rc = (mkdir(p, 0700) != 0 && errno != EEXIST) ? -1 : 0;
-	free(p);
-	return rc;
-}
-
-/* The admin key's hash: from --admin-key, else from DIR/admin-key.sha256,
- * else a new key whose secret is printed once on stdout (never logged). */
-static bool
-admin_key(const char *given, const char *dir, uint8_t hash[32])
-{
-	if (given && *given) {
-		agora_sha256(given, strlen(given), hash);
-		return true;
-	}
-	char *path = xasprintf("%s/admin-key.sha256", dir);
-	bool ok = false;
-	FILE *f = fopen(path, "r");
-	if (f) {
-		char hex[80] = "";
-		if (fgets(hex, sizeof hex, f) && strlen(hex) >= 64) {
-			for (int i = 0; i < 32; i++) {
-				unsigned v;
-				if (sscanf(hex + 2 * i, "%2x", &v) != 1)
-					goto close;
-				hash[i] = (uint8_t)v;
-			}
-			ok = true;
-		}
-close:
-		fclose(f);
-		if (!ok)
-			agora_logf(AGORA_LOG_ERROR, "config", "%s is not a SHA-256 hex digest", path);
-		free(path);
-		return ok;
-	}
-	uint8_t secret[32];
-	agora_random(secret, sizeof secret);
-	char *b64 = agora_b64url_encode(secret, sizeof secret);
-	char *key = xasprintf("agk_%s", b64);
-	free(b64);
-	agora_sha256(key, strlen(key), hash);
-	char hex[65];
-	agora_hex(hash, 32, hex);
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
-	if (fd >= 0 && write(fd, hex, 64) == 64 && write(fd, "\n", 1) == 1) {
-		ok = true;
-		printf("agora-broker: generated admin API key (shown once, keep it): %s\n", key);
-		fflush(stdout);
-	} else {
-		agora_logf(AGORA_LOG_ERROR, "config", "cannot write %s: %s", path, strerror(errno));
-	}
-	if (fd >= 0)
-		close(fd);
-	free(key);
-	free(path);
-	return ok;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -148,7 +76,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	const char *dir = OPT("data-dir");
-	if (mkdir_p(dir) != 0) {
+	if (agora_mkdir_p(dir) != 0) {
 		fprintf(stderr, "agora-broker: cannot create data dir %s: %s\n", dir, strerror(errno));
 		return 1;
 	}
@@ -157,14 +85,14 @@ main(int argc, char **argv)
 	char err[256];
 	bool created = false;
 	char *keypath = xasprintf("%s/broker-key.pem", dir);
-	b.key = agora_key_load_or_create(keypath, &created, err, sizeof err);
-	if (!b.key) {
+	b.svc.key = agora_key_load_or_create(keypath, &created, err, sizeof err);
+	if (!b.svc.key) {
 		fprintf(stderr, "agora-broker: signing key %s: %s\n", keypath, err);
 		return 1;
 	}
-	agora_key_thumbprint(b.key, b.kid);
+	agora_key_thumbprint(b.svc.key, b.svc.kid);
 	agora_log(AGORA_LOG_INFO, created ? "signing key created" : "signing key loaded",
-		  json_pack("{s:s, s:s}", "path", keypath, "kid", b.kid));
+		  json_pack("{s:s, s:s}", "path", keypath, "kid", b.svc.kid));
 	free(keypath);
 
 	struct agora_server_config cfg = {
@@ -178,7 +106,7 @@ main(int argc, char **argv)
 		.has_admin_key = true,
 		.app = &b,
 	};
-	if (!admin_key(OPT("admin-key"), dir, cfg.admin_key_hash))
+	if (!agora_admin_key_bootstrap(OPT("admin-key"), dir, "agora-broker", cfg.admin_key_hash))
 		return 1;
 
 	if (!agora_db_migrate(OPT("db"), "broker", broker_migrations))
@@ -197,30 +125,28 @@ main(int argc, char **argv)
 	if (!agora_httpc_global_init())
 		return 1;
 
-	/* The public URL is the broker's identity; with port 0 it is known
-	 * only once bound, so requests that race the start see it unset and
-	 * authentication answers 503 until then. */
+	/* The public URL is the broker's identity (its participant id and the
+	 * audience of tokens sent to it), fixed before the first request. */
 	const char *l = OPT("listen");
 	const char *colon = strrchr(l, ':');
-	bool port0 = colon && !strcmp(colon + 1, "0");
-	char *url = OPT("public-url") ? xstrdup(OPT("public-url"))
-		    : port0 ? NULL : xasprintf("http://%s", l);
-	b.public_url = url;
+	if (!OPT("public-url") && colon && !strcmp(colon + 1, "0")) {
+		fprintf(stderr, "agora-broker: --listen with port 0 needs --public-url\n");
+		return 2;
+	}
+	char *url = OPT("public-url") ? xstrdup(OPT("public-url")) : xasprintf("http://%s", l);
+	for (size_t ul = strlen(url); ul > 0 && url[ul - 1] == '/'; ul--)
+		url[ul - 1] = '\0';
+	b.svc.public_url = url;
+	b.svc.participant_id = url;
 	/* The ledger's sequencer signs tree heads with the broker key. */
-	if (!ledger_start(b.key, b.kid, OPT("db")))
+	if (!ledger_start(b.svc.key, b.svc.kid, OPT("db")))
 		return 1;
-	b.server = agora_server_start(&cfg);
-	if (!b.server)
+	b.svc.server = agora_server_start(&cfg);
+	if (!b.svc.server)
 		return 1;
-	if (!url)
-		url = xasprintf("http://%.*s:%u", (int)(colon - l), l, agora_server_port(b.server));
-	size_t ul = strlen(url);
-	while (ul > 0 && url[ul - 1] == '/')
-		url[--ul] = '\0';
-	b.public_url = url;
 	agora_log(AGORA_LOG_INFO, "listening",
 		  json_pack("{s:s, s:i, s:s, s:s}", "listen", OPT("listen"), "port",
-			    (int)agora_server_port(b.server), "publicUrl", url, "version",
+			    (int)agora_server_port(b.svc.server), "publicUrl", url, "version",
 			    AGORA_VERSION));
 	if (!broker_crawler_start(&b, (unsigned)crawl))
 		return 1;
@@ -230,9 +156,9 @@ main(int argc, char **argv)
 	agora_log(AGORA_LOG_INFO, "stopping", json_pack("{s:i}", "signal", sig));
 	broker_crawler_stop();
 	ledger_stop();
-	agora_server_stop(b.server);
+	agora_server_stop(b.svc.server);
 	agora_httpc_global_cleanup();
-	agora_key_free(b.key);
+	agora_key_free(b.svc.key);
 	free(url);
 	return 0;
 }

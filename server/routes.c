@@ -11,11 +11,11 @@
 #define R(method, pattern, handler, ...) { method, pattern, handler, __VA_ARGS__, 0 }
 
 const struct agora_route broker_routes[] = {
-	R("GET", "/healthz", broker_healthz, PUBLIC),
-	R("GET", "/readyz", broker_readyz, PUBLIC),
-	R("GET", "/metrics", broker_metrics, PUBLIC),
-	R("GET", "/.well-known/jwks.json", broker_jwks, PUBLIC),
-	R("GET", "/.well-known/dspace-version", broker_dspace_version, PUBLIC),
+	R("GET", "/healthz", agora_svc_healthz, PUBLIC),
+	R("GET", "/readyz", agora_svc_readyz, PUBLIC),
+	R("GET", "/metrics", agora_svc_metrics, PUBLIC),
+	R("GET", "/.well-known/jwks.json", agora_svc_jwks, PUBLIC),
+	R("GET", "/.well-known/dspace-version", agora_svc_dspace_version, PUBLIC),
 	R("GET", "/api/v1/whoami", broker_whoami, PARTICIPANT),
 
 	R("POST", "/api/v1/participants", broker_participant_create, ADMIN),
