@@ -351,8 +351,10 @@ dataset(const json_t *raw, size_t idx, struct cat_push *out, json_t *seen_ids, j
 	}
 
 	/* Offers: DSP Offers with an @id, valid ODRL, no target. */
-	if (json_array_size(offers) == 0)
+	if (json_array_size(offers) == 0) {
+		json_decref(formats);
 		FAIL(AGORA_E_INVALID_REQUEST, "%s.hasPolicy needs at least one offer", where);
+	}
 	json_t *offer_seen = json_object();
 	for (size_t i = 0; i < json_array_size(offers); i++) {
 		const json_t *o = json_array_get(offers, i);
