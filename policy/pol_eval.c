@@ -191,6 +191,9 @@ static struct agora_policy_strs req_values(const struct agora_policy_constraint 
 	case LO_ATTR:
 	case LO_PROFILE:
 		a = find_attr(r, k->attr);
+		/* agora:membership reads the registry's "memberships" list. */
+		if (!a && strcmp(k->attr, "membership") == 0)
+			a = find_attr(r, "memberships");
 		return a ? a->values : none;
 	default:
 		return none;
@@ -259,8 +262,20 @@ static int eval_atom(const struct agora_policy *p, const struct agora_policy_con
 		return cmp_ord(k->op, CMP(d, k->num));
 	}
 	const char *scheme = pol_operand_scheme(k->lo);
+	/* A participant's country is a place: it uses the spatial hierarchy
+	 * (agora:country isPartOf "EU"). */
 	if (k->lo == LO_ATTR || k->lo == LO_PROFILE)
-		scheme = k->attr;
+		scheme = strcmp(k->attr, "country") == 0 ? "spatial" : k->attr;
+	/* A participant attribute with several values (memberships) describes
+	 * what the participant is: it qualifies when any one value does.  A
+	 * request's purposes and formats stay all-must-fit (the default). */
+	if ((k->lo == LO_ATTR || k->lo == LO_PROFILE || k->lo == LO_INDUSTRY) && vals.n > 1 &&
+	    (k->op == OP_EQ || k->op == OP_ISA || k->op == OP_ISPARTOF || k->op == OP_ISANYOF)) {
+		for (size_t i = 0; i < vals.n; i++)
+			if (eval_set(p->cfg, scheme, k->op, &vals.v[i], 1, k->strs, k->n_strs) == 1)
+				return 1;
+		return 0;
+	}
 	return eval_set(p->cfg, scheme, k->op, vals.v, vals.n, k->strs, k->n_strs);
 }
 
