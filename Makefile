@@ -150,7 +150,8 @@ test-unit: build-all
 test-integration: build-all
 	@AGORA_BUILD_DIR=$(BUILD) scripts/pg-test-cluster run -- scripts/run-tests integration $(BUILD) $(INTEG_BINS)
 
-run: all
+run: deps
+	@$(MAKE) --no-print-directory $(BINS)
 	@scripts/run-demo $(BUILD)
 
 # Fuzzing (libFuzzer: clang with its runtime) and benchmarks have targets of
