@@ -15,7 +15,7 @@ VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
 WARN     := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes
-CPPFLAGS += -D_GNU_SOURCE -DAGORA_VERSION='"$(VERSION)"' -Ilib -Ipolicy -Iconnectors -I$(BUILD)/gen
+CPPFLAGS += -D_GNU_SOURCE -DAGORA_VERSION='"$(VERSION)"' -Ilib -Ipolicy -Iconnectors -Iserver -I$(BUILD)/gen
 CFLAGS   ?= -O2 -g
 CFLAGS   += $(WARN) -MMD -MP
 ifneq ($(SANITIZE),)

@@ -134,6 +134,7 @@ main(int argc, char **argv)
 	for (size_t n = strlen(url); n > 0 && url[n - 1] == '/'; n--)
 		url[n - 1] = '\0';
 	c.svc.public_url = url;
+	c.svc.name = "Agora connector";
 
 	struct agora_server_config cfg = {
 		.listen = OPT("listen"),

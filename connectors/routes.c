@@ -20,6 +20,7 @@ const struct agora_route connector_routes[] = {
 	R("GET", "/metrics", agora_svc_metrics, PUBLIC),
 	R("GET", "/.well-known/jwks.json", agora_svc_jwks, PUBLIC),
 	R("GET", "/.well-known/dspace-version", agora_svc_dspace_version, PUBLIC),
+	R("GET", "/openapi.json", agora_svc_openapi, PUBLIC),
 
 	R("POST", "/api/v1/datasets", conn_dataset_create, PUBLISH),
 	R("GET", "/api/v1/datasets", conn_dataset_list, READ),

@@ -290,7 +290,7 @@ agora_page_next(json_t *list, long limit, const char *key)
 static const struct {
 	unsigned bit;
 	const char *name;
-} roles[] = {
+} roles_tab[] = {
 	{ AGORA_ROLE_ADMIN, "admin" },
 	{ AGORA_ROLE_PUBLISHER, "publisher" },
 	{ AGORA_ROLE_CONSUMER, "consumer" },
@@ -300,18 +300,18 @@ static const struct {
 unsigned
 agora_role_parse(const char *name)
 {
-	for (size_t i = 0; name && i < ARRAY_LEN(roles); i++)
-		if (!strcmp(roles[i].name, name))
-			return roles[i].bit;
+	for (size_t i = 0; name && i < ARRAY_LEN(roles_tab); i++)
+		if (!strcmp(roles_tab[i].name, name))
+			return roles_tab[i].bit;
 	return 0;
 }
 
 const char *
 agora_role_name(unsigned role)
 {
-	for (size_t i = 0; i < ARRAY_LEN(roles); i++)
-		if (roles[i].bit == role)
-			return roles[i].name;
+	for (size_t i = 0; i < ARRAY_LEN(roles_tab); i++)
+		if (roles_tab[i].bit == role)
+			return roles_tab[i].name;
 	return "none";
 }
 
@@ -847,4 +847,79 @@ agora_server_metrics(const struct agora_server *s)
 				 method, pat, (unsigned long long)count);
 	}
 	return agora_buf_steal(&b);
+}
+
+/* ---- OpenAPI -------------------------------------------------------------- */
+
+static json_t *
+openapi_operation(const struct agora_route *rt)
+{
+	json_t *op = json_object();
+	json_t *params = json_array();
+	for (const char *p = strchr(rt->pattern, '{'); p; p = strchr(p + 1, '{')) {
+		size_t n = strcspn(p + 1, "}");
+		char *name = xstrndup(p + 1, n);
+		json_array_append_new(params, json_pack("{s:s, s:s, s:b, s:{s:s}}", "name", name, "in",
+							"path", "required", 1, "schema", "type",
+							"string"));
+		free(name);
+	}
+	if (json_array_size(params))
+		json_object_set_new(op, "parameters", params);
+	else
+		json_decref(params);
+	json_t *sec = json_array();
+	if (rt->auth & AGORA_AUTH_APIKEY)
+		json_array_append_new(sec, json_pack("{s:[]}", "apiKey"));
+	if (rt->auth & AGORA_AUTH_PARTICIPANT)
+		json_array_append_new(sec, json_pack("{s:[]}", "participantToken"));
+	json_object_set_new(op, "security", sec);
+	if (rt->auth & AGORA_AUTH_APIKEY) {
+		json_t *roles = json_array();
+		for (size_t i = 0; i < ARRAY_LEN(roles_tab); i++)
+			if (rt->roles & roles_tab[i].bit)
+				json_array_append_new(roles, json_string(roles_tab[i].name));
+		json_object_set_new(op, "x-agora-roles", roles);
+	}
+	if (rt->body_limit == AGORA_BODY_STREAM)
+		json_object_set_new(op, "x-agora-streamed-body", json_true());
+	json_object_set_new(op, "responses",
+			    json_pack("{s:{s:s}, s:{s:s}}", "2XX", "description", "success", "default",
+				      "$ref", "#/components/responses/Error"));
+	return op;
+}
+
+char *
+agora_server_openapi(const struct agora_server *s, const char *title)
+{
+	json_t *paths = json_object();
+	for (size_t i = 0; i < s->cfg.nroutes; i++) {
+		const struct agora_route *rt = &s->cfg.routes[i];
+		json_t *item = json_object_get(paths, rt->pattern);
+		if (!item) {
+			item = json_object();
+			json_object_set_new(paths, rt->pattern, item);
+		}
+		char method[16];
+		size_t k;
+		for (k = 0; rt->method[k] && k + 1 < sizeof method; k++)
+			method[k] = (char)(rt->method[k] | 0x20);
+		method[k] = '\0';
+		json_object_set_new(item, method, openapi_operation(rt));
+	}
+	static const char components[] =
+		"{\"securitySchemes\":{"
+		"\"apiKey\":{\"type\":\"http\",\"scheme\":\"bearer\"},"
+		"\"participantToken\":{\"type\":\"http\",\"scheme\":\"bearer\",\"bearerFormat\":\"JWT\"}},"
+		"\"responses\":{\"Error\":{\"description\":\"an error from the error table (docs/API.md)\","
+		"\"content\":{\"application/json\":{\"schema\":{\"type\":\"object\","
+		"\"required\":[\"code\",\"error\",\"detail\"],\"properties\":{"
+		"\"code\":{\"type\":\"integer\"},\"error\":{\"type\":\"string\"},"
+		"\"detail\":{\"type\":\"string\"}}}}}}}}";
+	json_t *doc = json_pack("{s:s, s:{s:s, s:s}, s:o, s:o}", "openapi", "3.1.0", "info", "title",
+				title, "version", AGORA_VERSION, "paths", paths, "components",
+				json_loads(components, 0, NULL));
+	char *out = json_dumps(doc, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+	json_decref(doc);
+	return out;
 }

@@ -125,6 +125,11 @@ void agora_server_stop(struct agora_server *s);
  * (heap string). */
 char *agora_server_metrics(const struct agora_server *s);
 
+/* An OpenAPI 3.1 description of this server's route table (paths,
+ * methods, path parameters, accepted credentials and roles, the shared
+ * error schema): always what the code serves.  Heap string. */
+char *agora_server_openapi(const struct agora_server *s, const char *title);
+
 /* Path parameter / query parameter of the request (borrowed), or NULL. */
 const char *agora_req_param(const struct agora_req *r, const char *name);
 const char *agora_req_query(const struct agora_req *r, const char *name);

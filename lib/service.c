@@ -51,3 +51,13 @@ agora_svc_dspace_version(struct agora_req *r)
 			  s->participant_id, "auth", "protocol", "agora-self-issued-jwt", "version",
 			  "1", "profile", "EdDSA"));
 }
+
+enum MHD_Result
+agora_svc_openapi(struct agora_req *r)
+{
+	const struct agora_service *s = r->app;
+	char *doc = agora_server_openapi(s->server, s->name ? s->name : "Agora");
+	enum MHD_Result ret = agora_reply_text(r, 200, "application/json", doc);
+	free(doc);
+	return ret;
+}

@@ -12,6 +12,7 @@
 #include "http.h"
 
 struct agora_service {
+	const char *name;		/* "Agora broker", "Agora connector" (OpenAPI title) */
 	const char *public_url;		/* where others reach this process */
 	const char *participant_id;	/* its participant id (the broker: its URL) */
 	struct agora_key *key;		/* its Ed25519 signing key */
@@ -24,5 +25,6 @@ enum MHD_Result agora_svc_readyz(struct agora_req *r);
 enum MHD_Result agora_svc_metrics(struct agora_req *r);
 enum MHD_Result agora_svc_jwks(struct agora_req *r);
 enum MHD_Result agora_svc_dspace_version(struct agora_req *r);
+enum MHD_Result agora_svc_openapi(struct agora_req *r);
 
 #endif

@@ -138,6 +138,7 @@ main(int argc, char **argv)
 		url[ul - 1] = '\0';
 	b.svc.public_url = url;
 	b.svc.participant_id = url;
+	b.svc.name = "Agora broker";
 	/* The ledger's sequencer signs tree heads with the broker key. */
 	if (!ledger_start(b.svc.key, b.svc.kid, OPT("db")))
 		return 1;

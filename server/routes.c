@@ -16,6 +16,7 @@ const struct agora_route broker_routes[] = {
 	R("GET", "/metrics", agora_svc_metrics, PUBLIC),
 	R("GET", "/.well-known/jwks.json", agora_svc_jwks, PUBLIC),
 	R("GET", "/.well-known/dspace-version", agora_svc_dspace_version, PUBLIC),
+	R("GET", "/openapi.json", agora_svc_openapi, PUBLIC),
 	R("GET", "/api/v1/whoami", broker_whoami, PARTICIPANT),
 
 	R("POST", "/api/v1/participants", broker_participant_create, ADMIN),

@@ -1,5 +1,6 @@
 /* test_broker_basics.c — health, well-known documents, errors, metrics,
  * request ids, API keys: a real broker on a real database. */
+#include "broker.h"
 #include "broker_fixture.h"
 #include "jose.h"
 #include "util.h"
@@ -257,4 +258,28 @@ Test(basics, protocol_abuse_is_refused_and_survived)
 	harness_resp_free(r);
 	free(url);
 	cr_assert_eq(harness_db_count(fx.db, "SELECT count(*) FROM participants"), 0);
+}
+
+Test(basics, openapi_describes_every_route)
+{
+	struct harness_resp *r = fx_call("GET", "/openapi.json", NULL, NULL);
+	cr_assert_eq(r->status, 200);
+	cr_assert_str_eq(json_string_value(json_object_get(r->json, "openapi")), "3.1.0");
+	json_t *paths = json_object_get(r->json, "paths");
+	for (size_t i = 0; i < broker_nroutes; i++) {
+		char m[16];
+		size_t k;
+		for (k = 0; broker_routes[i].method[k]; k++)
+			m[k] = (char)(broker_routes[i].method[k] | 0x20);
+		m[k] = '\0';
+		cr_expect_not_null(json_object_get(json_object_get(paths, broker_routes[i].pattern), m),
+				   "%s %s missing", broker_routes[i].method, broker_routes[i].pattern);
+	}
+	json_t *patch = json_object_get(json_object_get(paths, "/api/v1/participants/{id}"), "patch");
+	cr_assert_str_eq(json_string_value(json_array_get(json_object_get(patch, "x-agora-roles"), 0)), "admin");
+	cr_assert_eq(json_array_size(json_object_get(patch, "x-agora-roles")), 1);
+	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(patch, "parameters"), 0), "name")), "id");
+	json_t *whoami = json_object_get(json_object_get(paths, "/api/v1/whoami"), "get");
+	cr_assert_not_null(json_object_get(json_array_get(json_object_get(whoami, "security"), 0), "participantToken"));
+	harness_resp_free(r);
 }
