@@ -1,0 +1,635 @@
+/* outbox.c — see outbox.h and docs/OUTBOX.md.
+ *
+ * Threads: one listener per outbox sleeps on its LISTEN connection and
+ * turns each NOTIFY into a wake-up of the workers (a generation counter
+ * under a condition variable); each worker claims one due message at a
+ * time with FOR UPDATE SKIP LOCKED, sends it while holding the row lock,
+ * and records the outcome in the same transaction.  A worker that finds
+ * nothing due sleeps until the earliest next_at (capped) or a wake-up.
+ *
+ * The outbox is shared by the broker and the connector, so its SQL lives
+ * here rather than in a component's db_*.c file.
+ */
+#include "outbox.h"
+#include "httpc.h"
+#include "log.h"
+#include "pauth.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Longest sleep without a wake-up: bounds how late a message is seen whose
+ * sender (another replica) died holding it, or whose NOTIFY was missed. */
+#define IDLE_CAP_MS 30000L
+/* The same while the LISTEN connection is down, and after a database error. */
+#define DEGRADED_CAP_MS 1000L
+/* Response bodies above this are a transport error (retried). */
+#define MAX_REPLY ((size_t)1 << 20)
+
+const char agora_outbox_schema_sql[] =
+	"CREATE TABLE outbox (\n"
+	"  id bigserial PRIMARY KEY,\n"
+	"  kind text NOT NULL,\n"
+	"  url text NOT NULL,\n"
+	"  audience text NOT NULL,\n"
+	"  body jsonb NOT NULL,\n"
+	"  ref text,\n"
+	"  attempts int NOT NULL DEFAULT 0,\n"
+	"  next_at timestamptz NOT NULL DEFAULT now(),\n"
+	"  last_error text,\n"
+	"  created_at timestamptz NOT NULL DEFAULT now());\n"
+	"CREATE INDEX outbox_due ON outbox (next_at);\n"
+	"CREATE INDEX outbox_ref ON outbox (ref, id) WHERE ref IS NOT NULL;\n"
+	"CREATE TABLE outbox_dead (\n"
+	"  id bigint PRIMARY KEY,\n"
+	"  kind text NOT NULL,\n"
+	"  url text NOT NULL,\n"
+	"  audience text NOT NULL,\n"
+	"  body jsonb NOT NULL,\n"
+	"  ref text,\n"
+	"  attempts int NOT NULL,\n"
+	"  outcome text NOT NULL CHECK (outcome IN ('refused', 'gave_up')),\n"
+	"  status int,\n"
+	"  reply text,\n"
+	"  last_error text,\n"
+	"  created_at timestamptz NOT NULL,\n"
+	"  dead_at timestamptz NOT NULL DEFAULT now());\n"
+	"CREATE INDEX outbox_dead_ref ON outbox_dead (ref) WHERE ref IS NOT NULL;\n";
+
+const struct agora_stmt agora_outbox_stmts[] = {
+	/* pg_notify is transactional: listeners hear it at commit, never
+	 * after a rollback; equal notifications in one transaction fold. */
+	{ "agora_outbox_put",
+	  "WITH i AS (INSERT INTO outbox (kind, url, audience, body, ref)"
+	  " VALUES ($1, $2, $3, $4::jsonb, $5) RETURNING id)"
+	  " SELECT i.id, pg_notify('agora_outbox', '') FROM i" },
+	/* The oldest due message whose ref has no older message left: a
+	 * message being sent is locked (skipped by others) but still exists,
+	 * so it holds back the later ones of its ref until it is gone. */
+	{ "agora_outbox_claim",
+	  "SELECT o.id, o.kind, o.url, o.audience, o.body::text, o.ref, o.attempts"
+	  " FROM outbox o WHERE o.next_at <= now()"
+	  " AND NOT EXISTS (SELECT 1 FROM outbox o2 WHERE o2.ref = o.ref AND o2.id < o.id)"
+	  " ORDER BY o.next_at, o.id LIMIT 1 FOR UPDATE OF o SKIP LOCKED" },
+	{ "agora_outbox_delete", "DELETE FROM outbox WHERE id = $1::bigint" },
+	{ "agora_outbox_retry",
+	  "UPDATE outbox SET attempts = $2::int, last_error = $4,"
+	  " next_at = clock_timestamp() + $3::bigint * interval '1 millisecond'"
+	  " WHERE id = $1::bigint" },
+	{ "agora_outbox_bury",
+	  "WITH d AS (DELETE FROM outbox WHERE id = $1::bigint RETURNING *)"
+	  " INSERT INTO outbox_dead (id, kind, url, audience, body, ref, attempts, created_at,"
+	  " outcome, status, reply, last_error)"
+	  " SELECT id, kind, url, audience, body, ref, $2::int, created_at, $3, $4::int, $5, $6"
+	  " FROM d" },
+	/* Milliseconds until the earliest message that is not due yet. */
+	{ "agora_outbox_next",
+	  "SELECT ceil(extract(epoch FROM min(next_at) - clock_timestamp()) * 1000)::bigint"
+	  " FROM outbox WHERE next_at > clock_timestamp()" },
+	{ NULL, NULL }
+};
+
+struct agora_outbox {
+	struct agora_outbox_config cfg;	/* defaults applied */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;		/* CLOCK_MONOTONIC */
+	uint64_t gen;			/* bumped by every wake-up */
+	bool stopping;
+	bool listening;			/* the LISTEN connection is up */
+	int stop_pipe[2];		/* wakes the listener out of poll() */
+	pthread_t listener;
+	bool listener_started;
+	pthread_t *workers;
+	unsigned nworkers;		/* started */
+};
+
+/* ---- queueing ------------------------------------------------------------- */
+
+enum agora_qs
+agora_outbox_put(PGconn *c, const char *kind, const char *url, const char *audience,
+		 const json_t *body, const char *ref)
+{
+	if (!c || !kind || !url || !audience || !json_is_object(body)) {
+		agora_log(AGORA_LOG_ERROR, "outbox: message refused",
+			  json_pack("{s:s?, s:s?, s:s}", "kind", kind, "url", url, "reason",
+				    !json_is_object(body) ? "body is not an object"
+							  : "missing connection, kind, url or audience"));
+		return AGORA_QS_HARD_ERROR;
+	}
+	char *text = json_dumps(body, JSON_COMPACT);
+	if (!text)
+		return AGORA_QS_HARD_ERROR;
+	const char *p[] = { kind, url, audience, text, ref };
+	PGresult *r = agora_db_exec(c, "agora_outbox_put", 5, p);
+	enum agora_qs qs = agora_db_status(r, "agora_outbox_put");
+	PQclear(r);
+	free(text);
+	return qs == AGORA_QS_ONE || qs == AGORA_QS_RETRY ? qs : AGORA_QS_HARD_ERROR;
+}
+
+/* ---- waking and waiting ----------------------------------------------------- */
+
+static void
+wake_locked(struct agora_outbox *ob)
+{
+	ob->gen++;
+	pthread_cond_broadcast(&ob->cv);
+}
+
+void
+agora_outbox_wake(struct agora_outbox *ob)
+{
+	if (!ob)
+		return;
+	pthread_mutex_lock(&ob->mu);
+	wake_locked(ob);
+	pthread_mutex_unlock(&ob->mu);
+}
+
+/* Sleep until a wake-up after generation seen, stop, or ms (negative:
+ * nothing scheduled) capped by how much we can trust wake-ups. */
+static void
+wait_for(struct agora_outbox *ob, uint64_t seen, long ms)
+{
+	pthread_mutex_lock(&ob->mu);
+	long cap = ob->listening ? IDLE_CAP_MS : DEGRADED_CAP_MS;
+	if (ms < 0 || ms > cap)
+		ms = cap;
+	struct timespec dl;
+	clock_gettime(CLOCK_MONOTONIC, &dl);
+	dl.tv_sec += ms / 1000;
+	dl.tv_nsec += (ms % 1000) * 1000000L;
+	if (dl.tv_nsec >= 1000000000L) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000L;
+	}
+	while (!ob->stopping && ob->gen == seen)
+		if (pthread_cond_timedwait(&ob->cv, &ob->mu, &dl) == ETIMEDOUT)
+			break;
+	pthread_mutex_unlock(&ob->mu);
+}
+
+/* Poll the stop pipe for ms; true when stop was asked. */
+static bool
+stop_requested(struct agora_outbox *ob, int ms)
+{
+	struct pollfd p = { ob->stop_pipe[0], POLLIN, 0 };
+	return poll(&p, 1, ms) > 0;
+}
+
+static void
+set_listening(struct agora_outbox *ob, bool on)
+{
+	pthread_mutex_lock(&ob->mu);
+	ob->listening = on;
+	/* Coming up: look for what was committed while nobody listened. */
+	if (on)
+		wake_locked(ob);
+	pthread_mutex_unlock(&ob->mu);
+}
+
+static void *
+listener(void *arg)
+{
+	struct agora_outbox *ob = arg;
+	PGconn *l = NULL;
+	bool warned = false;
+	for (;;) {
+		if (!l) {
+			l = PQconnectdb(ob->cfg.conninfo);
+			PGresult *r = PQstatus(l) == CONNECTION_OK ? PQexec(l, "LISTEN agora_outbox")
+								   : NULL;
+			bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+			PQclear(r);
+			if (!ok) {
+				if (!warned)
+					agora_logf(AGORA_LOG_WARN, "outbox", "cannot listen: %s",
+						   PQerrorMessage(l));
+				warned = true;
+				PQfinish(l);
+				l = NULL;
+				if (stop_requested(ob, (int)DEGRADED_CAP_MS))
+					break;
+				continue;
+			}
+			warned = false;
+			set_listening(ob, true);
+		}
+		struct pollfd p[2] = { { ob->stop_pipe[0], POLLIN, 0 }, { PQsocket(l), POLLIN, 0 } };
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			agora_logf(AGORA_LOG_ERROR, "outbox", "poll: %s", strerror(errno));
+			break;
+		}
+		if (p[0].revents)
+			break;
+		if (!PQconsumeInput(l)) {
+			agora_logf(AGORA_LOG_WARN, "outbox", "listen connection lost: %s",
+				   PQerrorMessage(l));
+			set_listening(ob, false);
+			PQfinish(l);
+			l = NULL;
+			continue;
+		}
+		bool woken = false;
+		PGnotify *n;
+		while ((n = PQnotifies(l))) {
+			woken = true;
+			PQfreemem(n);
+		}
+		if (woken)
+			agora_outbox_wake(ob);
+	}
+	PQfinish(l);
+	return NULL;
+}
+
+/* ---- delivering -------------------------------------------------------------- */
+
+/* One claimed row (heap strings). */
+struct msg {
+	char id[24];
+	char *kind, *url, *audience, *body, *ref;
+	int attempts;		/* before this one */
+};
+
+static void
+msg_cleanup(struct msg *m)
+{
+	free(m->kind);
+	free(m->url);
+	free(m->audience);
+	free(m->body);
+	free(m->ref);
+}
+
+static bool
+exec_ok(PGconn *c, const char *sql)
+{
+	PGresult *r = PQexec(c, sql);
+	bool ok = agora_db_status(r, sql) >= 0;
+	PQclear(r);
+	return ok;
+}
+
+static bool
+run(PGconn *c, const char *name, int n, const char *const *p)
+{
+	PGresult *r = agora_db_exec(c, name, n, p);
+	bool ok = agora_db_status(r, name) >= 0;
+	PQclear(r);
+	return ok;
+}
+
+/* min(max, base·2^attempts) ± 20 %, and at least what Retry-After asks
+ * (up to max). */
+static long
+backoff_ms(const struct agora_outbox_config *cfg, int attempts, long retry_after_ms)
+{
+	double d = cfg->base_delay_ms;
+	for (int i = 0; i < attempts && d < cfg->max_delay_ms; i++)
+		d *= 2;
+	if (d > cfg->max_delay_ms)
+		d = cfg->max_delay_ms;
+	uint32_t r;
+	agora_random(&r, sizeof r);
+	d *= 0.8 + 0.4 * (r / 4294967295.0);
+	if (retry_after_ms > d)
+		d = retry_after_ms < (long)cfg->max_delay_ms ? retry_after_ms : cfg->max_delay_ms;
+	return d < 1 ? 1 : (long)d;
+}
+
+/* Retry-After in seconds (the HTTP-date form is ignored), as ms; 0 if none. */
+static long
+retry_after(const struct agora_httpc_resp *resp)
+{
+	const char *v = agora_httpc_resp_header(resp, "Retry-After");
+	if (!v)
+		return 0;
+	char *end;
+	long s = strtol(v, &end, 10);
+	return end != v && s > 0 && s < 86400 ? s * 1000 : 0;
+}
+
+/* Move m to outbox_dead. */
+static bool
+bury(PGconn *c, const struct msg *m, int attempts, const char *outcome, long status,
+     const char *reply, const char *last_error)
+{
+	char a[16], st[16];
+	snprintf(a, sizeof a, "%d", attempts);
+	snprintf(st, sizeof st, "%ld", status);
+	const char *p[] = { m->id, a, outcome, status ? st : NULL, reply, last_error };
+	return run(c, "agora_outbox_bury", 6, p);
+}
+
+static bool
+reschedule(PGconn *c, const struct msg *m, int attempts, long delay_ms, const char *last_error)
+{
+	char a[16], d[24];
+	snprintf(a, sizeof a, "%d", attempts);
+	snprintf(d, sizeof d, "%ld", delay_ms);
+	const char *p[] = { m->id, a, d, last_error };
+	return run(c, "agora_outbox_retry", 4, p);
+}
+
+/* The result could not be recorded (the callback failed, or COMMIT did):
+ * count it as a failed attempt so the message is not resent in a loop, and
+ * give up without the callback once the attempts are used. */
+static void
+record_failure(const struct agora_outbox *ob, PGconn *c, const struct msg *m)
+{
+	int attempts = m->attempts + 1;
+	const char *why = "the result could not be recorded";
+	bool ok;
+	if ((unsigned)attempts >= ob->cfg.max_attempts) {
+		agora_log(AGORA_LOG_ERROR, "outbox: dead-lettered without a result callback",
+			  json_pack("{s:s, s:s, s:s?}", "id", m->id, "kind", m->kind, "ref",
+				    m->ref));
+		ok = bury(c, m, attempts, "gave_up", 0, NULL, why);
+	} else {
+		ok = reschedule(c, m, attempts, backoff_ms(&ob->cfg, m->attempts, 0), why);
+	}
+	if (!ok)
+		agora_logf(AGORA_LOG_ERROR, "outbox", "cannot record the failure of message %s",
+			   m->id);
+}
+
+/* POST the message.  Returns the outcome, or -1 to retry, with *status,
+ * resp filled and err naming a failure. */
+static int
+send_msg(const struct agora_outbox *ob, const struct msg *m, struct agora_httpc_resp *resp,
+	 char *err, size_t errlen)
+{
+	const struct agora_outbox_config *cfg = &ob->cfg;
+	size_t len = strlen(m->body);
+	char *tok = agora_pauth_mint(cfg->key, cfg->kid, cfg->self_id, m->audience, "POST",
+				     m->url, m->body, len);
+	memset(resp, 0, sizeof *resp);
+	if (!tok) {
+		snprintf(err, errlen, "cannot sign the participant token");
+		return -1;
+	}
+	char *auth = xasprintf("Authorization: Bearer %s", tok);
+	free(tok);
+	const char *headers[] = { "Content-Type: application/json",
+				  "Accept: application/json", auth, NULL };
+	struct agora_httpc_req req = {
+		.method = "POST",
+		.url = m->url,
+		.headers = headers,
+		.body = m->body,
+		.body_len = len,
+		.timeout_ms = cfg->timeout_ms,
+		.connect_timeout_ms = cfg->timeout_ms < AGORA_HTTPC_CONNECT_TIMEOUT_MS
+					      ? cfg->timeout_ms : AGORA_HTTPC_CONNECT_TIMEOUT_MS,
+		.max_response = MAX_REPLY,
+	};
+	bool got = agora_httpc_request(&req, resp);
+	free(auth);
+	if (!got) {
+		snprintf(err, errlen, "%s", resp->err);
+		return -1;
+	}
+	long s = resp->status;
+	if (s >= 200 && s < 300)
+		return AGORA_OUTBOX_DELIVERED;
+	snprintf(err, errlen, "HTTP %ld: %.200s", s, resp->body ? resp->body : "");
+	if (s >= 400 && s < 500 && s != 408 && s != 429)
+		return AGORA_OUTBOX_REFUSED;
+	return -1;	/* 408, 429, 5xx, and 1xx/3xx (not followed) */
+}
+
+/* Record the outcome of m and run the callback.  false when a statement
+ * or the callback failed (the transaction is then to be rolled back to the
+ * savepoint). */
+static bool
+finish(const struct agora_outbox *ob, PGconn *c, const struct msg *m, int outcome,
+       const struct agora_httpc_resp *resp, const char *err)
+{
+	const struct agora_outbox_config *cfg = &ob->cfg;
+	int attempts = m->attempts + 1;
+	if (outcome < 0 && (unsigned)attempts < cfg->max_attempts) {
+		long d = backoff_ms(cfg, m->attempts, retry_after(resp));
+		agora_log(AGORA_LOG_INFO, "outbox: retry",
+			  json_pack("{s:s, s:s, s:s?, s:i, s:I, s:s}", "id", m->id, "kind",
+				    m->kind, "ref", m->ref, "attempts", attempts, "delay_ms",
+				    (json_int_t)d, "error", err));
+		return reschedule(c, m, attempts, d, err);
+	}
+	bool ok;
+	if (outcome == AGORA_OUTBOX_DELIVERED) {
+		const char *p[] = { m->id };
+		ok = run(c, "agora_outbox_delete", 1, p);
+	} else {
+		if (outcome < 0)
+			outcome = AGORA_OUTBOX_GAVE_UP;
+		bool refused = outcome == AGORA_OUTBOX_REFUSED;
+		agora_log(AGORA_LOG_WARN, refused ? "outbox: refused" : "outbox: gave up",
+			  json_pack("{s:s, s:s, s:s, s:s?, s:i, s:s}", "id", m->id, "kind",
+				    m->kind, "url", m->url, "ref", m->ref, "attempts", attempts,
+				    "error", err));
+		ok = bury(c, m, attempts, refused ? "refused" : "gave_up", resp->status,
+			  resp->body, err);
+	}
+	if (!ok)
+		return false;
+	if (cfg->on_result) {
+		json_t *sent = json_loads(m->body, 0, NULL);
+		json_t *reply = resp->status ? agora_httpc_json(resp) : NULL;
+		cfg->on_result(cfg->ctx, c, m->kind, m->ref, sent, resp->status, reply,
+			       (enum agora_outbox_outcome)outcome);
+		json_decref(reply);
+		json_decref(sent);
+	}
+	return PQtransactionStatus(c) == PQTRANS_INTRANS;
+}
+
+static char *
+dup_col(PGresult *r, int col)
+{
+	return PQgetisnull(r, 0, col) ? NULL : xstrdup(PQgetvalue(r, 0, col));
+}
+
+/* Claim, send and settle one due message.  1 when one was handled
+ * (whatever came of it), 0 when none is due, -1 on a database error. */
+static int
+deliver_one(struct agora_outbox *ob, PGconn *c)
+{
+	if (!exec_ok(c, "BEGIN"))
+		return -1;
+	PGresult *r = agora_db_exec(c, "agora_outbox_claim", 0, NULL);
+	enum agora_qs qs = agora_db_status(r, "agora_outbox_claim");
+	if (qs != AGORA_QS_ONE) {
+		PQclear(r);
+		exec_ok(c, "ROLLBACK");
+		return qs == AGORA_QS_NONE ? 0 : -1;
+	}
+	struct msg m = { .attempts = atoi(PQgetvalue(r, 0, 6)) };
+	snprintf(m.id, sizeof m.id, "%s", PQgetvalue(r, 0, 0));
+	m.kind = dup_col(r, 1);
+	m.url = dup_col(r, 2);
+	m.audience = dup_col(r, 3);
+	m.body = dup_col(r, 4);
+	m.ref = dup_col(r, 5);
+	PQclear(r);
+
+	struct agora_httpc_resp resp;
+	char err[256] = "";
+	int outcome = send_msg(ob, &m, &resp, err, sizeof err);
+	/* The row lock was taken before the savepoint, so rolling back to it
+	 * keeps the message ours while the failure is recorded. */
+	bool ok = exec_ok(c, "SAVEPOINT agora_outbox_result") && finish(ob, c, &m, outcome, &resp, err);
+	if (!ok) {
+		agora_log(AGORA_LOG_ERROR, "outbox: result not recorded",
+			  json_pack("{s:s, s:s, s:s?}", "id", m.id, "kind", m.kind, "ref", m.ref));
+		if (exec_ok(c, "ROLLBACK TO SAVEPOINT agora_outbox_result"))
+			record_failure(ob, c, &m);
+	}
+	if (!exec_ok(c, "COMMIT") && PQstatus(c) == CONNECTION_OK) {
+		/* Unlocked now, but recording the failure keeps a COMMIT that
+		 * always fails (say, a deferred constraint the callback broke)
+		 * from resending the message in a tight loop. */
+		exec_ok(c, "ROLLBACK");
+		if (exec_ok(c, "BEGIN")) {
+			record_failure(ob, c, &m);
+			if (!exec_ok(c, "COMMIT"))
+				exec_ok(c, "ROLLBACK");
+		}
+	}
+	if (outcome == AGORA_OUTBOX_DELIVERED)
+		agora_log(AGORA_LOG_DEBUG, "outbox: delivered",
+			  json_pack("{s:s, s:s, s:s?, s:I}", "id", m.id, "kind", m.kind, "ref",
+				    m.ref, "status", (json_int_t)resp.status));
+	agora_httpc_resp_cleanup(&resp);
+	msg_cleanup(&m);
+	return 1;
+}
+
+/* ms until the earliest message not yet due; -1 for none (or an error). */
+static long
+next_due_ms(PGconn *c)
+{
+	PGresult *r = agora_db_exec(c, "agora_outbox_next", 0, NULL);
+	long ms = -1;
+	if (agora_db_status(r, "agora_outbox_next") == AGORA_QS_ONE && !PQgetisnull(r, 0, 0)) {
+		ms = atol(PQgetvalue(r, 0, 0));
+		if (ms < 1)
+			ms = 1;
+	}
+	PQclear(r);
+	return ms;
+}
+
+static void *
+worker(void *arg)
+{
+	struct agora_outbox *ob = arg;
+	for (;;) {
+		pthread_mutex_lock(&ob->mu);
+		bool stop = ob->stopping;
+		uint64_t seen = ob->gen;	/* read before looking: no lost wake-up */
+		pthread_mutex_unlock(&ob->mu);
+		if (stop)
+			break;
+		long ms = DEGRADED_CAP_MS;
+		PGconn *c = agora_db_conn();
+		if (c) {
+			int n = deliver_one(ob, c);
+			if (n > 0)
+				continue;
+			if (n == 0)
+				ms = next_due_ms(c);
+		}
+		wait_for(ob, seen, ms);
+	}
+	agora_db_close();
+	return NULL;
+}
+
+/* ---- life cycle ---------------------------------------------------------------- */
+
+struct agora_outbox *
+agora_outbox_start(const struct agora_outbox_config *cfg)
+{
+	if (!cfg || !cfg->conninfo || !cfg->key || !cfg->kid || !cfg->self_id) {
+		agora_logf(AGORA_LOG_ERROR, "outbox", "start: conninfo, key, kid and self_id are required");
+		return NULL;
+	}
+	if (!agora_httpc_global_init())
+		return NULL;
+	struct agora_outbox *ob = xcalloc(1, sizeof *ob);
+	ob->cfg = *cfg;
+	struct agora_outbox_config *c = &ob->cfg;
+	if (!c->workers)
+		c->workers = 2;
+	if (!c->max_attempts)
+		c->max_attempts = 12;
+	if (!c->base_delay_ms)
+		c->base_delay_ms = 200;
+	if (!c->max_delay_ms)
+		c->max_delay_ms = 60000;
+	if (c->max_delay_ms < c->base_delay_ms)
+		c->max_delay_ms = c->base_delay_ms;
+	if (c->timeout_ms <= 0)
+		c->timeout_ms = 10000;
+	ob->stop_pipe[0] = ob->stop_pipe[1] = -1;
+	pthread_mutex_init(&ob->mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&ob->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	ob->workers = xcalloc(c->workers, sizeof *ob->workers);
+	if (pipe2(ob->stop_pipe, O_CLOEXEC) != 0 ||
+	    pthread_create(&ob->listener, NULL, listener, ob) != 0)
+		goto fail;
+	ob->listener_started = true;
+	for (; ob->nworkers < c->workers; ob->nworkers++)
+		if (pthread_create(&ob->workers[ob->nworkers], NULL, worker, ob) != 0)
+			goto fail;
+	agora_log(AGORA_LOG_INFO, "outbox: started",
+		  json_pack("{s:i, s:i}", "workers", (int)c->workers, "max_attempts",
+			    (int)c->max_attempts));
+	return ob;
+fail:
+	agora_logf(AGORA_LOG_ERROR, "outbox", "cannot start: %s", strerror(errno));
+	agora_outbox_stop(ob);
+	return NULL;
+}
+
+void
+agora_outbox_stop(struct agora_outbox *ob)
+{
+	if (!ob)
+		return;
+	pthread_mutex_lock(&ob->mu);
+	ob->stopping = true;
+	pthread_cond_broadcast(&ob->cv);
+	pthread_mutex_unlock(&ob->mu);
+	if (ob->stop_pipe[1] >= 0) {
+		ssize_t w = write(ob->stop_pipe[1], "x", 1);
+		(void)w;
+	}
+	if (ob->listener_started)
+		pthread_join(ob->listener, NULL);
+	for (unsigned i = 0; i < ob->nworkers; i++)
+		pthread_join(ob->workers[i], NULL);
+	for (int i = 0; i < 2; i++)
+		if (ob->stop_pipe[i] >= 0)
+			close(ob->stop_pipe[i]);
+	pthread_cond_destroy(&ob->cv);
+	pthread_mutex_destroy(&ob->mu);
+	free(ob->workers);
+	free(ob);
+	agora_httpc_global_cleanup();
+}
