@@ -227,3 +227,20 @@ connector_may_change(const struct agora_req *r, const char *owner)
 		return true;
 	return r->role == AGORA_ROLE_PUBLISHER && r->api_key_id && owner && !strcmp(r->api_key_id, owner);
 }
+
+struct agora_key *
+connector_participant_key(const char *id, const char *kid)
+{
+	if (!id || !kid)
+		return NULL;
+	json_t *jwk = NULL;
+	char *status = NULL;
+	struct agora_key *k = NULL;
+	char err[128];
+	if (directory_key(NULL, id, kid, &jwk, &status) == AGORA_QS_ONE && jwk && status &&
+	    strcmp(status, "active") == 0)
+		k = agora_key_from_jwk(jwk, err, sizeof err);
+	json_decref(jwk);
+	free(status);
+	return k;
+}

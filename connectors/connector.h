@@ -11,6 +11,8 @@
 #include "http.h"
 #include "service.h"
 
+struct agora_outbox;
+
 struct connector {
 	struct agora_service svc;	/* first: the shared handlers read it */
 	const char *broker_url;		/* the broker's public URL (its participant id) */
@@ -24,6 +26,8 @@ struct connector {
 	bool push_wanted;
 	bool stopping;
 	unsigned push_debounce_ms;
+	/* Outgoing DSP negotiation messages (negotiation.c). */
+	struct agora_outbox *outbox;
 };
 
 /* Route table (routes.c). */
@@ -38,6 +42,10 @@ enum agora_error connector_participant_auth(struct agora_req *r, const char *jwt
 /* The registered attributes of participant id (from the directory cache
  * or the broker): new reference, NULL when unknown or unreachable. */
 json_t *connector_participant_attributes(const char *id);
+/* The public key kid of participant id (the broker: its URL, keys from
+ * its /.well-known/jwks.json), from the directory cache or the broker; a
+ * new key, NULL when unknown, suspended or unreachable. */
+struct agora_key *connector_participant_key(const char *id, const char *kid);
 /* Call the broker as this participant: method, path (with query), JSON body
  * (may be NULL).  On a response returns true with *status and *out (new
  * reference or NULL when not JSON); false on transport failure. */
@@ -89,5 +97,24 @@ enum MHD_Result conn_offer_delete(struct agora_req *r);
 enum MHD_Result conn_catalog_search(struct agora_req *r);
 enum MHD_Result conn_dsp_catalog_request(struct agora_req *r);
 enum MHD_Result conn_dsp_dataset(struct agora_req *r);
+/* Negotiations (http_negotiations.c) and agreements (http_agreements.c). */
+enum MHD_Result conn_negotiation_create(struct agora_req *r);
+enum MHD_Result conn_negotiation_list(struct agora_req *r);
+enum MHD_Result conn_negotiation_get(struct agora_req *r);
+enum MHD_Result conn_negotiation_approve(struct agora_req *r);
+enum MHD_Result conn_negotiation_reject(struct agora_req *r);
+enum MHD_Result conn_negotiation_terminate(struct agora_req *r);
+enum MHD_Result conn_agreement_list(struct agora_req *r);
+enum MHD_Result conn_agreement_get(struct agora_req *r);
+enum MHD_Result conn_agreement_revoke(struct agora_req *r);
+enum MHD_Result conn_dsp_neg_request(struct agora_req *r);
+enum MHD_Result conn_dsp_neg_get(struct agora_req *r);
+enum MHD_Result conn_dsp_neg_verification(struct agora_req *r);
+enum MHD_Result conn_dsp_neg_events(struct agora_req *r);
+enum MHD_Result conn_dsp_neg_termination(struct agora_req *r);
+enum MHD_Result conn_dsp_cb_agreement(struct agora_req *r);
+enum MHD_Result conn_dsp_cb_events(struct agora_req *r);
+enum MHD_Result conn_dsp_cb_termination(struct agora_req *r);
+enum MHD_Result conn_dsp_cb_offers(struct agora_req *r);
 
 #endif

@@ -10,6 +10,7 @@ extern const struct agora_stmt db_dataset_stmts[];
 extern const struct agora_stmt db_policy_stmts[];
 extern const struct agora_stmt db_misc_stmts[];
 extern const struct agora_stmt db_observation_stmts[];
+extern const struct agora_stmt db_negotiation_stmts[];
 
 /* Datasets.  doc is the validated API body; the SQL unpacks it. */
 enum agora_qs db_dataset_insert(PGconn *c, const char *id, const char *owner, const json_t *doc);
@@ -63,5 +64,53 @@ enum agora_qs db_catalog_bump(PGconn *c);
 /* version and pushed_version */
 enum agora_qs db_catalog_versions(long long *version, long long *pushed);
 enum agora_qs db_catalog_pushed(long long version);
+
+/* Negotiations (db_negotiations.c).  Documents are new references; a
+ * PGconn argument NULL means this thread's connection (outside a
+ * transaction).  The internal document of a negotiation holds every
+ * column: id, role, counterpart, counterpartPid, callback, consumer,
+ * provider, datasetId, offerId, offer, autoAccept, state, agreementId,
+ * code, reason, owner, createdAt, updatedAt. */
+struct db_neg_new {
+	const char *id, *role, *counterpart, *counterpart_pid, *callback, *consumer, *provider;
+	const char *dataset_id, *offer_id;
+	const json_t *offer;
+	bool auto_accept;
+	const char *state, *owner;
+};
+enum agora_qs db_neg_insert(PGconn *c, const struct db_neg_new *n);
+/* One negotiation (lock: FOR UPDATE, inside a transaction). */
+enum agora_qs db_neg_get(PGconn *c, const char *id, bool lock, json_t **doc);
+/* The negotiation of role whose counterpart calls it pid (locked). */
+enum agora_qs db_neg_by_counterpart(PGconn *c, const char *role, const char *counterpart,
+				    const char *pid, json_t **doc);
+/* Set state; counterpart_pid only when still NULL; agreement_id, code and
+ * reason when not NULL. */
+enum agora_qs db_neg_update(PGconn *c, const char *id, const char *state, const char *counterpart_pid,
+			    const char *agreement_id, const char *code, const char *reason);
+/* History: direction "in" (with hash, status, reply) or "out". */
+enum agora_qs db_neg_msg_insert(PGconn *c, const char *neg_id, const char *direction, const char *type,
+				const char *hash, long status, const json_t *reply, const json_t *body);
+/* The answer given to an earlier incoming message with this body hash. */
+enum agora_qs db_neg_msg_find(PGconn *c, const char *neg_id, const char *hash, long *status,
+			      json_t **reply);
+enum agora_qs db_neg_list(const char *state, const char *role, const char *after, int limit,
+			  json_t **out);
+enum agora_qs db_neg_history(const char *id, json_t **out);
+enum agora_qs db_agreement_insert(PGconn *c, const char *id, const char *neg_id,
+				  const json_t *agreement, const json_t *signatures);
+/* Replace signatures and/or set the receipt (NULL: keep). */
+enum agora_qs db_agreement_update(PGconn *c, const char *id, const json_t *signatures,
+				  const json_t *receipt);
+/* The API document {id, negotiationId, role, agreement, signatures,
+ * receipt?, status, createdAt, revokedAt?} and the negotiation's owner. */
+enum agora_qs db_agreement_get(PGconn *c, const char *id, json_t **doc, char **owner);
+enum agora_qs db_agreement_list(const char *after, int limit, json_t **out);
+/* NONE when it is unknown or already revoked. */
+enum agora_qs db_agreement_revoke(PGconn *c, const char *id);
+/* The offer offer_id if it covers dataset dataset_id: {autoAccept,
+ * contract (the contract policy), owner}. */
+enum agora_qs db_offer_for_request(PGconn *c, const char *offer_id, const char *dataset_id,
+				   json_t **out);
 
 #endif

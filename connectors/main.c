@@ -6,6 +6,8 @@
 #include "httpc.h"
 #include "jose.h"
 #include "log.h"
+#include "negotiation.h"
+#include "outbox.h"
 #include "util.h"
 
 #include <errno.h>
@@ -153,7 +155,8 @@ main(int argc, char **argv)
 		return 1;
 	static const struct agora_stmt *const tables[] = { agora_apikey_stmts, db_dataset_stmts,
 							   db_policy_stmts, db_misc_stmts,
-							   db_observation_stmts, NULL };
+							   db_observation_stmts, db_negotiation_stmts,
+							   agora_outbox_stmts, NULL };
 	agora_db_setup(OPT("db"), tables);
 	agora_httpc_global_init();
 	connector_auth_setup(&c);
@@ -169,6 +172,12 @@ main(int argc, char **argv)
 	if (!c.svc.server)
 		return 1;
 	connector_push_start(&c);
+	struct agora_outbox_config obc = { .conninfo = OPT("db"), .key = c.svc.key, .kid = c.svc.kid,
+					   .self_id = c.svc.participant_id,
+					   .on_result = negotiation_on_result, .ctx = &c };
+	c.outbox = agora_outbox_start(&obc);
+	if (!c.outbox)
+		return 1;
 	agora_log(AGORA_LOG_INFO, "listening",
 		  json_pack("{s:s, s:s, s:s, s:s, s:s}", "listen", OPT("listen"), "publicUrl", url,
 			    "participant", c.svc.participant_id, "broker", broker, "version", AGORA_VERSION));
@@ -176,6 +185,7 @@ main(int argc, char **argv)
 	sigwait(&stop, &sig);
 	agora_log(AGORA_LOG_INFO, "stopping", json_pack("{s:i}", "signal", sig));
 	agora_server_stop(c.svc.server);
+	agora_outbox_stop(c.outbox);
 	connector_push_stop(&c);
 	agora_httpc_global_cleanup();
 	agora_key_free(c.svc.key);

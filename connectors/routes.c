@@ -6,6 +6,8 @@
 #define ADMIN AGORA_AUTH_APIKEY, AGORA_ROLE_ADMIN
 #define PUBLISH AGORA_AUTH_APIKEY, AGORA_ROLE_ADMIN | AGORA_ROLE_PUBLISHER
 #define READ AGORA_AUTH_APIKEY, AGORA_ROLES_ANY
+#define CONSUME AGORA_AUTH_APIKEY, AGORA_ROLE_ADMIN | AGORA_ROLE_CONSUMER
+#define DECIDE AGORA_AUTH_APIKEY, AGORA_ROLE_ADMIN | AGORA_ROLE_PUBLISHER | AGORA_ROLE_CONSUMER
 #define DSP AGORA_AUTH_PARTICIPANT | AGORA_AUTH_DSP, 0
 #define PUBLIC 0, 0
 /* A route with the default 1 MiB JSON body limit. */
@@ -50,6 +52,28 @@ const struct agora_route connector_routes[] = {
 
 	R("POST", "/dsp/catalog/request", conn_dsp_catalog_request, DSP),
 	R("GET", "/dsp/catalog/datasets/{id}", conn_dsp_dataset, DSP),
+
+	R("POST", "/api/v1/negotiations", conn_negotiation_create, CONSUME),
+	R("GET", "/api/v1/negotiations", conn_negotiation_list, READ),
+	R("GET", "/api/v1/negotiations/{id}", conn_negotiation_get, READ),
+	R("POST", "/api/v1/negotiations/{id}/approve", conn_negotiation_approve, PUBLISH),
+	R("POST", "/api/v1/negotiations/{id}/reject", conn_negotiation_reject, PUBLISH),
+	R("POST", "/api/v1/negotiations/{id}/terminate", conn_negotiation_terminate, DECIDE),
+	R("GET", "/api/v1/agreements", conn_agreement_list, READ),
+	R("GET", "/api/v1/agreements/{id}", conn_agreement_get, READ),
+	R("POST", "/api/v1/agreements/{id}/revoke", conn_agreement_revoke, PUBLISH),
+
+	/* DSP negotiation: provider role (the broker asks) and the consumer
+	 * role's callbackAddress, PUBLIC_URL/dsp/callback. */
+	R("POST", "/dsp/negotiations/request", conn_dsp_neg_request, DSP),
+	R("GET", "/dsp/negotiations/{pid}", conn_dsp_neg_get, DSP),
+	R("POST", "/dsp/negotiations/{pid}/agreement/verification", conn_dsp_neg_verification, DSP),
+	R("POST", "/dsp/negotiations/{pid}/events", conn_dsp_neg_events, DSP),
+	R("POST", "/dsp/negotiations/{pid}/termination", conn_dsp_neg_termination, DSP),
+	R("POST", "/dsp/callback/negotiations/{pid}/agreement", conn_dsp_cb_agreement, DSP),
+	R("POST", "/dsp/callback/negotiations/{pid}/events", conn_dsp_cb_events, DSP),
+	R("POST", "/dsp/callback/negotiations/{pid}/termination", conn_dsp_cb_termination, DSP),
+	R("POST", "/dsp/callback/negotiations/{pid}/offers", conn_dsp_cb_offers, DSP),
 };
 
 const size_t connector_nroutes = ARRAY_LEN(connector_routes);

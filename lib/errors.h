@@ -58,7 +58,14 @@
 	X(INVALID_OBSERVATIONS,  "invalid_observations",   1408, 400, "the observations body cannot be read; see detail") \
 	X(NO_CONTENT,            "no_content",             1409, 404, "no content has been uploaded for this dataset") \
 	/* broker: federated catalog */ \
-	X(DATASET_ID_TAKEN,      "dataset_id_taken",       1301, 409, "another participant publishes a dataset with this id")
+	X(DATASET_ID_TAKEN,      "dataset_id_taken",       1301, 409, "another participant publishes a dataset with this id") \
+	/* connector: contract negotiation and agreements */ \
+	X(NEGOTIATION_NOT_FOUND, "negotiation_not_found",  1701, 404, "no negotiation with this id") \
+	X(AGREEMENT_NOT_FOUND,   "agreement_not_found",    1702, 404, "no agreement with this id") \
+	X(NEGOTIATION_STATE,     "negotiation_state",      1703, 409, "the negotiation's state or role does not allow this") \
+	X(OFFER_NOT_AVAILABLE,   "offer_not_available",    1704, 400, "the broker's catalog shows no such offer of this dataset to this participant") \
+	X(OFFER_NOT_NARROWER,    "offer_not_narrower",     1705, 400, "the offer is neither the published one nor a stricter version of it") \
+	X(AGREEMENT_REVOKED,     "agreement_revoked",      1706, 409, "the agreement is already revoked")
 
 enum agora_error {
 #define AGORA_ERR_ENUM(sym, str, code, http, hint) AGORA_E_##sym,

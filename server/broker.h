@@ -58,4 +58,21 @@ enum MHD_Result broker_ledger_entries(struct agora_req *r);
 enum MHD_Result broker_ledger_proof(struct agora_req *r);
 enum MHD_Result broker_ledger_consistency(struct agora_req *r);
 
+/* Contract negotiation (http_negotiations.c, negotiation.c; docs/NEGOTIATION.md). */
+enum MHD_Result broker_dsp_negotiation_request(struct agora_req *r);
+enum MHD_Result broker_dsp_negotiation_get(struct agora_req *r);
+enum MHD_Result broker_dsp_negotiation_verification(struct agora_req *r);
+enum MHD_Result broker_dsp_negotiation_events(struct agora_req *r);
+enum MHD_Result broker_dsp_negotiation_termination(struct agora_req *r);
+enum MHD_Result broker_dsp_callback_agreement(struct agora_req *r);
+enum MHD_Result broker_dsp_callback_events(struct agora_req *r);
+enum MHD_Result broker_dsp_callback_termination(struct agora_req *r);
+enum MHD_Result broker_dsp_callback_offers(struct agora_req *r);
+enum MHD_Result broker_negotiation_list(struct agora_req *r);
+enum MHD_Result broker_negotiation_get(struct agora_req *r);
+/* Agreements (http_agreements.c). */
+enum MHD_Result broker_agreement_list(struct agora_req *r);
+enum MHD_Result broker_agreement_get(struct agora_req *r);
+enum MHD_Result broker_agreement_revoke(struct agora_req *r);
+
 #endif

@@ -4,10 +4,13 @@
 #include "config.h"
 #include "db_catalog.h"
 #include "db_ledger.h"
+#include "db_negotiations.h"
 #include "db_participants.h"
 #include "httpc.h"
 #include "jose.h"
 #include "ledger.h"
+#include "negotiation.h"
+#include "outbox.h"
 #include "log.h"
 #include "search_cache.h"
 #include "util.h"
@@ -112,7 +115,8 @@ main(int argc, char **argv)
 	if (!agora_db_migrate(OPT("db"), "broker", broker_migrations))
 		return 1;
 	static const struct agora_stmt *const tables[] = { agora_apikey_stmts, db_participant_stmts,
-							   db_catalog_stmts, db_ledger_stmts, NULL };
+							   db_catalog_stmts, db_ledger_stmts,
+							   db_bneg_stmts, agora_outbox_stmts, NULL };
 	agora_db_setup(OPT("db"), tables);
 
 	/* Block the stop signals in every thread; main waits for them. */
@@ -151,13 +155,17 @@ main(int argc, char **argv)
 			    AGORA_VERSION));
 	if (!broker_crawler_start(&b, (unsigned)crawl))
 		return 1;
+	/* Negotiation messages leave through the transactional outbox. */
+	if (!broker_neg_outbox_start(&b, OPT("db")))
+		return 1;
 
 	int sig = 0;
 	sigwait(&stop, &sig);
 	agora_log(AGORA_LOG_INFO, "stopping", json_pack("{s:i}", "signal", sig));
 	broker_crawler_stop();
-	ledger_stop();
 	agora_server_stop(b.svc.server);
+	broker_neg_outbox_stop();
+	ledger_stop();
 	agora_httpc_global_cleanup();
 	agora_key_free(b.svc.key);
 	free(url);

@@ -7,6 +7,7 @@
 #define ANY_KEY AGORA_AUTH_APIKEY, AGORA_ROLES_ANY
 #define PARTICIPANT AGORA_AUTH_PARTICIPANT, 0
 #define PUBLIC 0, 0
+#define DSP AGORA_AUTH_PARTICIPANT | AGORA_AUTH_DSP, 0
 /* A route with the default 1 MiB JSON body limit. */
 #define R(method, pattern, handler, ...) { method, pattern, handler, __VA_ARGS__, 0 }
 
@@ -48,6 +49,28 @@ const struct agora_route broker_routes[] = {
 	R("GET", "/api/v1/ledger/entries", broker_ledger_entries, PUBLIC),
 	R("GET", "/api/v1/ledger/proof", broker_ledger_proof, PUBLIC),
 	R("GET", "/api/v1/ledger/consistency", broker_ledger_consistency, PUBLIC),
+
+	/* Contract negotiation (docs/NEGOTIATION.md): the consumer leg (we are
+	 * its provider) and our callback on the provider leg (we are its
+	 * consumer).  Unauthenticated DSP callers get 404. */
+	R("POST", "/dsp/negotiations/request", broker_dsp_negotiation_request, DSP),
+	R("GET", "/dsp/negotiations/{pid}", broker_dsp_negotiation_get, DSP),
+	R("POST", "/dsp/negotiations/{pid}/agreement/verification",
+	  broker_dsp_negotiation_verification, DSP),
+	R("POST", "/dsp/negotiations/{pid}/events", broker_dsp_negotiation_events, DSP),
+	R("POST", "/dsp/negotiations/{pid}/termination", broker_dsp_negotiation_termination, DSP),
+	R("POST", "/dsp/callback/negotiations/{pid}/agreement", broker_dsp_callback_agreement, DSP),
+	R("POST", "/dsp/callback/negotiations/{pid}/events", broker_dsp_callback_events, DSP),
+	R("POST", "/dsp/callback/negotiations/{pid}/termination", broker_dsp_callback_termination,
+	  DSP),
+	R("POST", "/dsp/callback/negotiations/{pid}/offers", broker_dsp_callback_offers, DSP),
+	R("GET", "/api/v1/negotiations", broker_negotiation_list, ADMIN),
+	R("GET", "/api/v1/negotiations/{id}", broker_negotiation_get, ADMIN),
+	R("GET", "/api/v1/agreements", broker_agreement_list,
+	  AGORA_AUTH_APIKEY | AGORA_AUTH_PARTICIPANT, AGORA_ROLE_ADMIN),
+	R("GET", "/api/v1/agreements/{id}", broker_agreement_get,
+	  AGORA_AUTH_APIKEY | AGORA_AUTH_PARTICIPANT, AGORA_ROLE_ADMIN),
+	R("POST", "/api/v1/agreements/{id}/revoke", broker_agreement_revoke, ADMIN),
 };
 
 const size_t broker_nroutes = ARRAY_LEN(broker_routes);

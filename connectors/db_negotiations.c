@@ -1,0 +1,261 @@
+/* db_negotiations.c — negotiations, their message history, agreements,
+ * and the offer lookup a provider makes for an incoming request. */
+#include "db_connector.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+/* The internal document of one negotiation (every column). */
+#define NEG_DOC \
+	"jsonb_build_object('id', id, 'role', role, 'counterpart', counterpart," \
+	" 'counterpartPid', counterpart_pid, 'callback', callback, 'consumer', consumer," \
+	" 'provider', provider, 'datasetId', dataset_id, 'offerId', offer_id, 'offer', offer," \
+	" 'autoAccept', auto_accept, 'state', state, 'agreementId', agreement_id, 'code', code," \
+	" 'reason', reason, 'owner', owner, 'createdAt', ts_json(created_at)," \
+	" 'updatedAt', ts_json(updated_at))"
+/* What the list shows of one. */
+#define NEG_ITEM \
+	"jsonb_strip_nulls(jsonb_build_object('id', id, 'role', role, 'datasetId', dataset_id," \
+	" 'offerId', offer_id, 'provider', provider, 'consumer', consumer, 'counterpart', counterpart," \
+	" 'state', state, 'agreementId', agreement_id, 'createdAt', ts_json(created_at)," \
+	" 'updatedAt', ts_json(updated_at)))"
+#define AGR_DOC \
+	"jsonb_strip_nulls(jsonb_build_object('id', a.id, 'negotiationId', a.negotiation_id," \
+	" 'role', n.role, 'agreement', a.agreement, 'signatures', a.signatures, 'receipt', a.receipt," \
+	" 'status', a.status, 'createdAt', ts_json(a.created_at), 'revokedAt', ts_json(a.revoked_at)))"
+
+const struct agora_stmt db_negotiation_stmts[] = {
+	{ "neg_insert",
+	  "INSERT INTO negotiations (id, role, counterpart, counterpart_pid, callback, consumer,"
+	  " provider, dataset_id, offer_id, offer, auto_accept, state, owner)"
+	  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11::boolean, $12, $13)" },
+	{ "neg_get", "SELECT " NEG_DOC "::text FROM negotiations WHERE id = $1" },
+	{ "neg_lock", "SELECT " NEG_DOC "::text FROM negotiations WHERE id = $1 FOR UPDATE" },
+	{ "neg_by_counterpart",
+	  "SELECT " NEG_DOC "::text FROM negotiations WHERE role = $1 AND counterpart = $2"
+	  " AND counterpart_pid = $3 FOR UPDATE" },
+	{ "neg_update",
+	  "UPDATE negotiations SET state = $2, counterpart_pid = coalesce(counterpart_pid, $3),"
+	  " agreement_id = coalesce($4, agreement_id), code = coalesce($5, code),"
+	  " reason = coalesce($6, reason), updated_at = now() WHERE id = $1" },
+	{ "neg_msg_insert",
+	  "INSERT INTO negotiation_messages (negotiation_id, direction, type, body_hash, status, reply,"
+	  " body) VALUES ($1, $2, $3, $4, $5::int, $6::jsonb, $7::jsonb)" },
+	{ "neg_msg_find",
+	  "SELECT status, reply::text FROM negotiation_messages WHERE negotiation_id = $1"
+	  " AND direction = 'in' AND body_hash = $2" },
+	{ "neg_list",
+	  "SELECT coalesce(jsonb_agg(doc ORDER BY id), '[]')::text FROM (SELECT id, " NEG_ITEM " AS doc"
+	  " FROM negotiations WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR role = $2)"
+	  " AND ($3::text IS NULL OR id > $3) ORDER BY id LIMIT $4::int) l" },
+	{ "neg_history",
+	  "SELECT coalesce(jsonb_agg(jsonb_strip_nulls(jsonb_build_object('direction', direction,"
+	  " 'type', type, 'status', status, 'at', to_char(at AT TIME ZONE 'UTC',"
+	  " 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))) ORDER BY seq), '[]')::text"
+	  " FROM negotiation_messages WHERE negotiation_id = $1" },
+	{ "agr_insert",
+	  "INSERT INTO agreements (id, negotiation_id, agreement, signatures)"
+	  " VALUES ($1, $2, $3::jsonb, $4::jsonb)" },
+	{ "agr_update",
+	  "UPDATE agreements SET signatures = coalesce($2::jsonb, signatures),"
+	  " receipt = coalesce($3::jsonb, receipt) WHERE id = $1" },
+	{ "agr_get",
+	  "SELECT " AGR_DOC "::text, n.owner FROM agreements a JOIN negotiations n"
+	  " ON n.id = a.negotiation_id WHERE a.id = $1" },
+	{ "agr_list",
+	  "SELECT coalesce(jsonb_agg(doc ORDER BY id), '[]')::text FROM (SELECT a.id, " AGR_DOC " AS doc"
+	  " FROM agreements a JOIN negotiations n ON n.id = a.negotiation_id"
+	  " WHERE ($1::text IS NULL OR a.id > $1) ORDER BY a.id LIMIT $2::int) l" },
+	{ "agr_revoke",
+	  "UPDATE agreements SET status = 'revoked', revoked_at = now() WHERE id = $1"
+	  " AND status = 'active'" },
+	{ "offer_for_request",
+	  "SELECT jsonb_build_object('autoAccept', o.auto_accept, 'contract', cp.policy,"
+	  " 'owner', o.owner)::text FROM offers o JOIN policies cp ON cp.id = o.contract_policy_id"
+	  " JOIN datasets d ON d.id = $2 WHERE o.id = $1"
+	  " AND offer_covers(o.selector, d.id, d.keyword, d.theme)" },
+	{ NULL, NULL }
+};
+
+static enum agora_qs
+run(PGconn *c, const char *name, int n, const char *const *p)
+{
+	PGresult *r = agora_db_exec(c, name, n, p);
+	enum agora_qs qs = agora_db_status(r, name);
+	PQclear(r);
+	return qs;
+}
+
+/* Column 0 of the first row as JSON (*out new reference), column 1 (if
+ * second) copied; c NULL means this thread's connection. */
+static enum agora_qs
+get_json(PGconn *c, const char *name, int n, const char *const *p, json_t **out, char **second)
+{
+	if (!c && !(c = agora_db_conn()))
+		return AGORA_QS_HARD_ERROR;
+	PGresult *r = agora_db_exec(c, name, n, p);
+	enum agora_qs qs = agora_db_status(r, name);
+	if (qs == AGORA_QS_ONE && PQntuples(r) == 0)
+		qs = AGORA_QS_NONE;
+	if (qs == AGORA_QS_ONE) {
+		*out = json_loads(PQgetvalue(r, 0, 0), JSON_DECODE_ANY, NULL);
+		if (second)
+			*second = PQgetisnull(r, 0, 1) ? NULL : xstrdup(PQgetvalue(r, 0, 1));
+		if (!*out)
+			qs = AGORA_QS_HARD_ERROR;
+	}
+	PQclear(r);
+	return qs;
+}
+
+static char *
+dump(const json_t *v)
+{
+	return v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+}
+
+enum agora_qs
+db_neg_insert(PGconn *c, const struct db_neg_new *n)
+{
+	char *offer = dump(n->offer);
+	const char *p[] = { n->id, n->role, n->counterpart, n->counterpart_pid, n->callback,
+			    n->consumer, n->provider, n->dataset_id, n->offer_id, offer,
+			    n->auto_accept ? "true" : "false", n->state, n->owner };
+	enum agora_qs qs = run(c, "neg_insert", 13, p);
+	free(offer);
+	return qs;
+}
+
+enum agora_qs
+db_neg_get(PGconn *c, const char *id, bool lock, json_t **doc)
+{
+	const char *p[] = { id };
+	return get_json(c, lock ? "neg_lock" : "neg_get", 1, p, doc, NULL);
+}
+
+enum agora_qs
+db_neg_by_counterpart(PGconn *c, const char *role, const char *counterpart, const char *pid,
+		      json_t **doc)
+{
+	const char *p[] = { role, counterpart, pid };
+	return get_json(c, "neg_by_counterpart", 3, p, doc, NULL);
+}
+
+enum agora_qs
+db_neg_update(PGconn *c, const char *id, const char *state, const char *counterpart_pid,
+	      const char *agreement_id, const char *code, const char *reason)
+{
+	const char *p[] = { id, state, counterpart_pid, agreement_id, code, reason };
+	return run(c, "neg_update", 6, p);
+}
+
+enum agora_qs
+db_neg_msg_insert(PGconn *c, const char *neg_id, const char *direction, const char *type,
+		  const char *hash, long status, const json_t *reply, const json_t *body)
+{
+	char st[24];
+	snprintf(st, sizeof st, "%ld", status);
+	char *rj = dump(reply), *bj = dump(body);
+	const char *p[] = { neg_id, direction, type, hash, status ? st : NULL, rj, bj };
+	enum agora_qs qs = run(c, "neg_msg_insert", 7, p);
+	free(rj);
+	free(bj);
+	return qs;
+}
+
+enum agora_qs
+db_neg_msg_find(PGconn *c, const char *neg_id, const char *hash, long *status, json_t **reply)
+{
+	const char *p[] = { neg_id, hash };
+	PGresult *r = agora_db_exec(c, "neg_msg_find", 2, p);
+	enum agora_qs qs = agora_db_status(r, "neg_msg_find");
+	if (qs == AGORA_QS_ONE && PQntuples(r) == 0)
+		qs = AGORA_QS_NONE;
+	if (qs == AGORA_QS_ONE) {
+		*status = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+		*reply = PQgetisnull(r, 0, 1) ? NULL : json_loads(PQgetvalue(r, 0, 1), 0, NULL);
+	}
+	PQclear(r);
+	return qs;
+}
+
+enum agora_qs
+db_neg_list(const char *state, const char *role, const char *after, int limit, json_t **out)
+{
+	char l[16];
+	snprintf(l, sizeof l, "%d", limit);
+	const char *p[] = { state, role, after, l };
+	return get_json(NULL, "neg_list", 4, p, out, NULL);
+}
+
+enum agora_qs
+db_neg_history(const char *id, json_t **out)
+{
+	const char *p[] = { id };
+	return get_json(NULL, "neg_history", 1, p, out, NULL);
+}
+
+enum agora_qs
+db_agreement_insert(PGconn *c, const char *id, const char *neg_id, const json_t *agreement,
+		    const json_t *signatures)
+{
+	char *a = dump(agreement), *s = dump(signatures);
+	const char *p[] = { id, neg_id, a, s };
+	enum agora_qs qs = run(c, "agr_insert", 4, p);
+	free(a);
+	free(s);
+	return qs;
+}
+
+enum agora_qs
+db_agreement_update(PGconn *c, const char *id, const json_t *signatures, const json_t *receipt)
+{
+	char *s = dump(signatures), *rc = dump(receipt);
+	const char *p[] = { id, s, rc };
+	enum agora_qs qs = run(c, "agr_update", 3, p);
+	free(s);
+	free(rc);
+	return qs;
+}
+
+enum agora_qs
+db_agreement_get(PGconn *c, const char *id, json_t **doc, char **owner)
+{
+	const char *p[] = { id, NULL };
+	char *o = NULL;
+	enum agora_qs qs = get_json(c, "agr_get", 1, p, doc, &o);
+	if (owner)
+		*owner = o;
+	else
+		free(o);
+	return qs;
+}
+
+enum agora_qs
+db_agreement_list(const char *after, int limit, json_t **out)
+{
+	char l[16];
+	snprintf(l, sizeof l, "%d", limit);
+	const char *p[] = { after, l };
+	return get_json(NULL, "agr_list", 2, p, out, NULL);
+}
+
+enum agora_qs
+db_agreement_revoke(PGconn *c, const char *id)
+{
+	const char *p[] = { id };
+	PGresult *r = agora_db_exec(c, "agr_revoke", 1, p);
+	enum agora_qs qs = agora_db_status(r, "agr_revoke");
+	if (qs == AGORA_QS_ONE && strtol(PQcmdTuples(r), NULL, 10) == 0)
+		qs = AGORA_QS_NONE;
+	PQclear(r);
+	return qs;
+}
+
+enum agora_qs
+db_offer_for_request(PGconn *c, const char *offer_id, const char *dataset_id, json_t **out)
+{
+	const char *p[] = { offer_id, dataset_id };
+	return get_json(c, "offer_for_request", 2, p, out, NULL);
+}
