@@ -2,6 +2,7 @@
  *
  *   agora ledger verify --broker URL [--state FILE] [--quiet]
  *   agora ledger receipt verify FILE.json (--broker URL | --jwks JWKS.json)
+ *   agora agreement verify FILE.json (--broker URL | --jwks KEYS.json)
  *
  * Exit status: 0 verified, 1 a mismatch (the message names the first
  * one), 2 usage or unreadable input, 3 the broker could not be reached or
@@ -22,7 +23,8 @@ static struct agora_opt opts[] = {
 	  "ledger verify: last verified tree head per broker (default ~/.agora/ledger-state.json)",
 	  NULL },
 	{ "jwks", NULL, "FILE", NULL,
-	  "receipt verify: the broker's JWKS from a file instead of --broker (fully offline)", NULL },
+	  "receipt verify: the broker's JWKS from a file instead of --broker (fully offline); "
+	  "agreement verify: {\"<participant or broker id>\": {\"keys\":[…]}}", NULL },
 	{ "quiet", NULL, NULL, NULL, "no progress output on stderr", NULL },
 };
 
@@ -33,7 +35,10 @@ static const char summary[] =
 	"      check the signed tree head against the broker's JWKS and its consistency\n"
 	"      with the head verified last time\n"
 	"  agora ledger receipt verify FILE.json (--broker URL | --jwks FILE)\n"
-	"      check a ledger receipt (or an agreement holding one) offline\n\n"
+	"      check a ledger receipt (or an agreement holding one) offline\n"
+	"  agora agreement verify FILE.json (--broker URL | --jwks FILE)\n"
+	"      check an agreement document (GET /api/v1/agreements/{id}): the provider's,\n"
+	"      broker's and consumer's signatures in order, and its ledger receipt\n\n"
 	"Exit status: 0 verified, 1 mismatch, 2 usage, 3 broker unreachable.";
 
 #define MAX_WORDS 8
@@ -76,12 +81,14 @@ main(int argc, char **argv)
 	bool verify = nwords == 2 && !strcmp(words[0], "ledger") && !strcmp(words[1], "verify");
 	bool receipt = nwords == 4 && !strcmp(words[0], "ledger") && !strcmp(words[1], "receipt") &&
 		       !strcmp(words[2], "verify");
-	if (!verify && !receipt) {
+	bool agreement = nwords == 3 && !strcmp(words[0], "agreement") && !strcmp(words[1], "verify");
+	if (!verify && !receipt && !agreement) {
 		fprintf(stderr, "usage: agora ledger verify --broker URL [--state FILE]\n"
-				"       agora ledger receipt verify FILE.json (--broker URL | --jwks FILE)\n");
+				"       agora ledger receipt verify FILE.json (--broker URL | --jwks FILE)\n"
+				"       agora agreement verify FILE.json (--broker URL | --jwks FILE)\n");
 		goto out;
 	}
-	if (!broker && !(receipt && OPT("jwks"))) {
+	if (!broker && !((receipt || agreement) && OPT("jwks"))) {
 		fprintf(stderr, "agora: --broker URL is required\n");
 		goto out;
 	}
@@ -89,8 +96,9 @@ main(int argc, char **argv)
 		rc = CLI_FETCH;
 		goto out;
 	}
-	rc = verify ? cli_ledger_verify(broker, OPT("state"), OPT("quiet") != NULL)
-		    : cli_ledger_receipt_verify(words[3], broker, OPT("jwks"));
+	rc = verify      ? cli_ledger_verify(broker, OPT("state"), OPT("quiet") != NULL)
+	     : agreement ? cli_agreement_verify(words[2], broker, OPT("jwks"))
+			 : cli_ledger_receipt_verify(words[3], broker, OPT("jwks"));
 	agora_httpc_global_cleanup();
 out:
 	return rc;

@@ -43,4 +43,10 @@ bool cli_receipt_verify(const json_t *receipt, const json_t *jwks, uint64_t *ind
 int cli_ledger_verify(const char *broker, const char *state_path, bool quiet);
 int cli_ledger_receipt_verify(const char *file, const char *broker, const char *jwks_file);
 
+/* agora agreement verify (agreement.c): the document's three signatures
+ * (keys from the broker's JWKS and its participants' public JWKS, or all
+ * from jwks_file {"<id>": {"keys":[…]}} when not NULL) and its ledger
+ * receipt, which must record this agreement.  Exit status. */
+int cli_agreement_verify(const char *file, const char *broker, const char *jwks_file);
+
 #endif

@@ -107,6 +107,7 @@ enum MHD_Result conn_negotiation_terminate(struct agora_req *r);
 enum MHD_Result conn_agreement_list(struct agora_req *r);
 enum MHD_Result conn_agreement_get(struct agora_req *r);
 enum MHD_Result conn_agreement_revoke(struct agora_req *r);
+enum MHD_Result conn_dsp_cb_agreement_revoked(struct agora_req *r);
 enum MHD_Result conn_dsp_neg_request(struct agora_req *r);
 enum MHD_Result conn_dsp_neg_get(struct agora_req *r);
 enum MHD_Result conn_dsp_neg_verification(struct agora_req *r);

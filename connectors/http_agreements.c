@@ -1,8 +1,13 @@
 /* http_agreements.c — /api/v1/agreements: the agreements this connector
  * is a party to, with their signatures and (consumer side) the broker's
- * ledger receipt; revocation by the provider. */
+ * ledger receipt; revocation by the provider, forwarded to the broker
+ * through the outbox; the broker's news of a revocation
+ * (/dsp/callback/agreements/{id}/revoked). */
 #include "connector.h"
 #include "db_connector.h"
+#include "log.h"
+#include "negotiation.h"
+#include "outbox.h"
 #include "util.h"
 
 #include <stdlib.h>
@@ -53,20 +58,41 @@ conn_agreement_get(struct agora_req *r)
 	return doc ? agora_reply_json(r, 200, doc) : MHD_YES;
 }
 
+struct revoke_ctx {
+	const struct connector *c;
+	const char *id;
+};
+
+/* Mark it revoked and, in the same transaction, queue the revocation for
+ * the broker (POST {broker}/api/v1/agreements/{id}/revoke with our
+ * participant token): the broker appends the `revoked` ledger entry and
+ * tells the consumer.  NONE when it is already revoked. */
 static enum agora_qs
 revoke_tx(PGconn *db, void *arg)
 {
-	return db_agreement_revoke(db, arg);
+	struct revoke_ctx *x = arg;
+	enum agora_qs qs = db_agreement_revoke(db, x->id);
+	if (qs != AGORA_QS_ONE)
+		return qs;
+	size_t n = strlen(x->c->broker_url);
+	while (n > 0 && x->c->broker_url[n - 1] == '/')
+		n--;
+	char *seg = negotiation_path_segment(x->id);
+	char *url = xasprintf("%.*s/api/v1/agreements/%s/revoke", (int)n, x->c->broker_url, seg);
+	json_t *body = json_pack("{s:s}", "agreementId", x->id);
+	qs = agora_outbox_put(db, "agreement_revoke", url, x->c->broker_url, body, x->id);
+	json_decref(body);
+	free(url);
+	free(seg);
+	return qs;
 }
 
-/* Provider side only.  The broker is not told yet: its revocation
- * endpoint (a `revoked` ledger entry, POST /api/v1/agreements/{id}/revoke
- * on the broker) is being built with the broker's side of issue 5; once it
- * exists this queues a message for it through the outbox in the same
- * transaction. */
+/* Provider side only: the local copy is revoked at once; the broker (and
+ * through it the consumer) follows when the outbox delivers. */
 enum MHD_Result
 conn_agreement_revoke(struct agora_req *r)
 {
+	struct connector *c = r->app;
 	char *owner = NULL;
 	json_t *doc = lookup(r, &owner);
 	if (!doc)
@@ -78,13 +104,15 @@ conn_agreement_revoke(struct agora_req *r)
 	} else if (!connector_may_change(r, owner)) {
 		ret = agora_reply_error(r, AGORA_E_FORBIDDEN, "only the offer's publisher or an admin may revoke it");
 	} else {
-		enum agora_qs qs = agora_db_tx(revoke_tx, (void *)agora_req_param(r, "id"), false);
+		struct revoke_ctx x = { c, agora_req_param(r, "id") };
+		enum agora_qs qs = agora_db_tx(revoke_tx, &x, false);
 		if (qs < 0)
 			ret = db_unavailable(r);
 		else if (qs == AGORA_QS_NONE)
 			ret = agora_reply_error(r, AGORA_E_AGREEMENT_REVOKED, "agreement '%s' is already revoked",
 						agora_req_param(r, "id"));
 		else {
+			agora_outbox_wake(c->outbox);
 			json_t *now = lookup(r, NULL);
 			ret = now ? agora_reply_json(r, 200, now) : MHD_YES;
 		}
@@ -92,4 +120,38 @@ conn_agreement_revoke(struct agora_req *r)
 	free(owner);
 	json_decref(doc);
 	return ret;
+}
+
+static enum agora_qs
+revoked_tx(PGconn *db, void *arg)
+{
+	enum agora_qs qs = db_agreement_revoke(db, arg);
+	return qs == AGORA_QS_NONE ? AGORA_QS_ONE : qs;	/* already revoked: fine */
+}
+
+/* POST /dsp/callback/agreements/{id}/revoked from the broker (participant
+ * token; anyone else, or an agreement we do not hold: 404): the broker
+ * revoked it and logged it; mark our copy.  Idempotent, since the outbox
+ * delivers at least once. */
+enum MHD_Result
+conn_dsp_cb_agreement_revoked(struct agora_req *r)
+{
+	const struct connector *c = r->app;
+	const char *id = agora_req_param(r, "id");
+	if (!r->participant || strcmp(r->participant, c->broker_url) != 0)
+		return agora_reply_error(r, AGORA_E_AGREEMENT_NOT_FOUND, "no agreement '%.200s'", id);
+	json_t *doc = lookup(r, NULL);
+	if (!doc)
+		return MHD_YES;
+	json_decref(doc);
+	enum agora_qs qs = agora_db_tx(revoked_tx, (void *)id, false);
+	if (qs < 0)
+		return db_unavailable(r);
+	agora_logf(AGORA_LOG_INFO, "agreements", "%s revoked (told by the broker)", id);
+	json_t *now = lookup(r, NULL);
+	if (!now)
+		return MHD_YES;
+	json_t *out = json_pack("{s:s, s:O*}", "id", id, "status", json_object_get(now, "status"));
+	json_decref(now);
+	return agora_reply_json(r, 200, out);
 }

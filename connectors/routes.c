@@ -74,6 +74,8 @@ const struct agora_route connector_routes[] = {
 	R("POST", "/dsp/callback/negotiations/{pid}/events", conn_dsp_cb_events, DSP),
 	R("POST", "/dsp/callback/negotiations/{pid}/termination", conn_dsp_cb_termination, DSP),
 	R("POST", "/dsp/callback/negotiations/{pid}/offers", conn_dsp_cb_offers, DSP),
+	/* The broker's news that an agreement we hold was revoked. */
+	R("POST", "/dsp/callback/agreements/{id}/revoked", conn_dsp_cb_agreement_revoked, DSP),
 };
 
 const size_t connector_nroutes = ARRAY_LEN(connector_routes);

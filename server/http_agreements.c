@@ -1,9 +1,13 @@
 /* http_agreements.c — /api/v1/agreements: the agreements the broker
  * signed, with their three signatures and ledger receipts, for their
- * parties and admins; revocation by an admin (ledger entry "revoked"). */
+ * parties and admins; revocation by an admin or by the agreement's
+ * provider (ledger entry "revoked", the other parties told through the
+ * outbox). */
 #include "broker.h"
 #include "db_negotiations.h"
 #include "ledger.h"
+#include "log.h"
+#include "outbox.h"
 #include "util.h"
 
 #include <stdlib.h>
@@ -86,9 +90,48 @@ broker_agreement_get(struct agora_req *r)
 	return agora_reply_json(r, 200, o);
 }
 
+/* pid (or any id) as one URL path segment, percent-encoded (heap). */
+static char *
+path_segment(const char *id)
+{
+	struct agora_buf b;
+	agora_buf_init(&b);
+	for (const unsigned char *p = (const unsigned char *)id; *p; p++) {
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+		    strchr("-._~:@!$&'()*+,;=", *p))
+			agora_buf_append(&b, p, 1);
+		else
+			agora_buf_printf(&b, "%%%02X", *p);
+	}
+	agora_buf_append(&b, "", 1);
+	return agora_buf_steal(&b);
+}
+
+/* Queue the news of the revocation for the party at base (its connector's
+ * base URL; for the consumer its callbackAddress, PUBLIC_URL/dsp/callback)
+ * in the caller's transaction: POST {base}…/dsp/callback/agreements/{id}/revoked. */
+static enum agora_qs
+notify_party(PGconn *c, const char *base, bool is_callback, const char *party,
+	     const json_t *body, const char *agreement_id)
+{
+	if (!base || !party)
+		return AGORA_QS_ONE;
+	size_t n = strlen(base);
+	while (n > 0 && base[n - 1] == '/')
+		n--;
+	char *seg = path_segment(agreement_id);
+	char *url = xasprintf("%.*s%s/agreements/%s/revoked", (int)n, base,
+			      is_callback ? "" : "/dsp/callback", seg);
+	enum agora_qs qs = agora_outbox_put(c, "agreement_revoked", url, party, body, agreement_id);
+	free(url);
+	free(seg);
+	return qs;
+}
+
 struct revoke_ctx {
 	const char *id;
-	const char *by;
+	const char *by;		/* who revokes: the broker (admin) or a participant */
+	const char *participant;	/* the calling participant, NULL for an admin key */
 	enum agora_error err;
 	long long index;
 };
@@ -100,7 +143,11 @@ revoke_tx(PGconn *c, void *ctx)
 	struct db_neg n;
 	x->err = AGORA_E__COUNT;
 	enum agora_qs qs = db_bneg_get(c, DB_NEG_BY_AGREEMENT, x->id, NULL, true, &n);
-	if (qs == AGORA_QS_NONE || (qs == AGORA_QS_ONE && n.ledger_index < 0)) {
+	/* Only the provider (assigner) may revoke with its participant token;
+	 * to anyone else the agreement does not exist. */
+	if (qs == AGORA_QS_NONE || (qs == AGORA_QS_ONE && n.ledger_index < 0) ||
+	    (qs == AGORA_QS_ONE && x->participant &&
+	     (!n.provider_id || strcmp(n.provider_id, x->participant) != 0))) {
 		x->err = AGORA_E_AGREEMENT_NOT_FOUND;
 		qs = AGORA_QS_NONE;
 	} else if (qs == AGORA_QS_ONE && n.revoked) {
@@ -115,16 +162,33 @@ revoke_tx(PGconn *c, void *ctx)
 		json_decref(entry);
 		if (qs == AGORA_QS_ONE)
 			qs = db_bneg_revoke(c, n.id, x->index);
+		/* The parties that did not ask learn it through the outbox: the
+		 * consumer always, the provider when an admin revoked. */
+		json_t *news = json_pack("{s:s, s:s, s:I}", "agreementId", n.agreement_id, "revokedBy",
+					 x->by, "ledgerIndex", (json_int_t)x->index);
+		if (qs == AGORA_QS_ONE)
+			qs = notify_party(c, n.callback, true, n.consumer_id, news, n.agreement_id);
+		if (qs == AGORA_QS_ONE && !x->participant)
+			qs = notify_party(c, n.provider_endpoint, false, n.provider_id, news,
+					  n.agreement_id);
+		json_decref(news);
 	}
 	db_bneg_cleanup(&n);
 	return qs;
 }
 
+/* An admin key, or the participant token of the agreement's provider
+ * (its connector forwards a revocation made there).  Everyone else: 404. */
 enum MHD_Result
 broker_agreement_revoke(struct agora_req *r)
 {
 	const struct broker *b = r->app;
-	struct revoke_ctx x = { agora_req_param(r, "id"), b->svc.public_url, AGORA_E__COUNT, -1 };
+	const char *participant = is_admin(r) ? NULL : r->participant;
+	if (!is_admin(r) && !participant)
+		return agora_reply_error(r, AGORA_E_AGREEMENT_NOT_FOUND, "no agreement '%.200s'",
+					 agora_req_param(r, "id"));
+	struct revoke_ctx x = { agora_req_param(r, "id"), participant ? participant : b->svc.public_url,
+				participant, AGORA_E__COUNT, -1 };
 	enum agora_qs qs = agora_db_tx(revoke_tx, &x, false);
 	if (x.err == AGORA_E_AGREEMENT_NOT_FOUND)
 		return agora_reply_error(r, x.err, "no agreement '%.200s'", x.id);
@@ -133,6 +197,8 @@ broker_agreement_revoke(struct agora_req *r)
 					 x.id, x.index);
 	if (qs != AGORA_QS_ONE)
 		return agora_reply_error(r, AGORA_E_UNAVAILABLE, "the database is unavailable");
+	agora_logf(AGORA_LOG_INFO, "agreements", "%s revoked by %s (ledger entry %lld)", x.id, x.by,
+		   x.index);
 	return agora_reply_json(r, 200, json_pack("{s:s, s:s, s:I}", "id", x.id, "status", "revoked",
 						  "ledgerIndex", (json_int_t)x.index));
 }

@@ -70,7 +70,9 @@ const struct agora_route broker_routes[] = {
 	  AGORA_AUTH_APIKEY | AGORA_AUTH_PARTICIPANT, AGORA_ROLE_ADMIN),
 	R("GET", "/api/v1/agreements/{id}", broker_agreement_get,
 	  AGORA_AUTH_APIKEY | AGORA_AUTH_PARTICIPANT, AGORA_ROLE_ADMIN),
-	R("POST", "/api/v1/agreements/{id}/revoke", broker_agreement_revoke, ADMIN),
+	/* An admin key, or the agreement's provider (its connector's outbox). */
+	R("POST", "/api/v1/agreements/{id}/revoke", broker_agreement_revoke,
+	  AGORA_AUTH_APIKEY | AGORA_AUTH_PARTICIPANT, AGORA_ROLE_ADMIN),
 };
 
 const size_t broker_nroutes = ARRAY_LEN(broker_routes);
