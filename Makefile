@@ -174,6 +174,7 @@ clean:
 -include policy/policy.mk
 -include bench/bench.mk
 -include bench/ingest.mk
+-include bench/negotiation.mk
 # The catalog benchmarks of issue 4 include the ingest one; benchmarks
 # install their own tools (wrk, bc, curl).
 .PHONY: deps-bench

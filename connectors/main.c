@@ -31,6 +31,7 @@ static struct agora_opt opts[] = {
 	{ "max-upload", "AGORA_MAX_UPLOAD", "BYTES", "1073741824", "largest content upload", NULL },
 	{ "http-allow", "AGORA_HTTP_ALLOW", "HOSTS", "", "comma-separated hosts http sources may use", NULL },
 	{ "push-debounce", "AGORA_PUSH_DEBOUNCE", "MS", "200", "wait this long to gather catalog changes before a push", NULL },
+	{ "outbox-workers", "AGORA_OUTBOX_WORKERS", "N", "8", "threads delivering DSP messages from the outbox", NULL },
 	{ "threads", "AGORA_THREADS", "N", "4", "HTTP worker threads", NULL },
 	{ "max-connections", "AGORA_MAX_CONNECTIONS", "N", "1024", "concurrent connection limit", NULL },
 	{ "timeout", "AGORA_TIMEOUT", "SECONDS", "30", "idle connection timeout", NULL },
@@ -102,12 +103,13 @@ main(int argc, char **argv)
 		fprintf(stderr, "agora-connector: --participant-id is required (see --help)\n");
 		return 2;
 	}
-	long threads, maxconn, timeout, maxup, debounce;
+	long threads, maxconn, timeout, maxup, debounce, obw;
 	if (!agora_parse_long(OPT("threads"), 1, 256, &threads) ||
 	    !agora_parse_long(OPT("max-connections"), 1, 100000, &maxconn) ||
 	    !agora_parse_long(OPT("timeout"), 1, 3600, &timeout) ||
 	    !agora_parse_long(OPT("max-upload"), 1, (long)1 << 50, &maxup) ||
-	    !agora_parse_long(OPT("push-debounce"), 0, 60000, &debounce)) {
+	    !agora_parse_long(OPT("push-debounce"), 0, 60000, &debounce) ||
+	    !agora_parse_long(OPT("outbox-workers"), 1, 64, &obw)) {
 		fprintf(stderr, "agora-connector: --threads, --max-connections, --timeout, --max-upload and "
 				"--push-debounce take positive integers\n");
 		return 2;
@@ -173,7 +175,7 @@ main(int argc, char **argv)
 		return 1;
 	connector_push_start(&c);
 	struct agora_outbox_config obc = { .conninfo = OPT("db"), .key = c.svc.key, .kid = c.svc.kid,
-					   .self_id = c.svc.participant_id,
+					   .self_id = c.svc.participant_id, .workers = (unsigned)obw,
 					   .on_result = negotiation_on_result, .ctx = &c };
 	c.outbox = agora_outbox_start(&obc);
 	if (!c.outbox)

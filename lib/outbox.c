@@ -465,7 +465,10 @@ dup_col(PGresult *r, int col)
 static int
 deliver_one(struct agora_outbox *ob, PGconn *c)
 {
-	if (!exec_ok(c, "BEGIN"))
+	/* The settling commit need not wait for the disk: if a crash loses
+	 * it, the row comes back and the message is sent again, which
+	 * receivers answer as the first time (at-least-once delivery). */
+	if (!exec_ok(c, "BEGIN") || !exec_ok(c, "SET LOCAL synchronous_commit = off"))
 		return -1;
 	PGresult *r = agora_db_exec(c, "agora_outbox_claim", 0, NULL);
 	enum agora_qs qs = agora_db_status(r, "agora_outbox_claim");

@@ -41,6 +41,8 @@ static struct agora_opt opts[] = {
 	{ "log-level", "AGORA_LOG_LEVEL", "LEVEL", "info", "debug, info, warn or error", NULL },
 	{ "crawl-interval", "AGORA_CRAWL_INTERVAL", "SECONDS", "300",
 	  "seconds between catalog crawls of the participants' connectors (0: never)", NULL },
+	{ "outbox-workers", "AGORA_OUTBOX_WORKERS", "N", "8",
+	  "threads delivering DSP messages from the outbox", NULL },
 	{ "search-cache-ttl", "AGORA_SEARCH_CACHE_TTL", "SECONDS", "10",
 	  "reuse a catalog search answer while the catalog is unchanged, at most this long (0: off)", NULL },
 };
@@ -65,10 +67,12 @@ main(int argc, char **argv)
 				     : !strcmp(lvl, "warn") ? AGORA_LOG_WARN
 				     : !strcmp(lvl, "error") ? AGORA_LOG_ERROR : AGORA_LOG_INFO;
 	agora_log_set_level(level);
-	long threads, maxconn, timeout, crawl, cache_ttl;
+	long threads, maxconn, timeout, crawl, cache_ttl, obw;
 	if (!agora_parse_long(OPT("crawl-interval"), 0, 86400 * 7, &crawl) ||
-	    !agora_parse_long(OPT("search-cache-ttl"), 0, 3600, &cache_ttl)) {
-		fprintf(stderr, "agora-broker: --crawl-interval and --search-cache-ttl take 0 or a number of seconds\n");
+	    !agora_parse_long(OPT("search-cache-ttl"), 0, 3600, &cache_ttl) ||
+	    !agora_parse_long(OPT("outbox-workers"), 1, 64, &obw)) {
+		fprintf(stderr, "agora-broker: --crawl-interval and --search-cache-ttl take 0 or a number of"
+				" seconds, --outbox-workers 1..64\n");
 		return 2;
 	}
 	search_cache_set_ttl((unsigned)cache_ttl);
@@ -156,7 +160,7 @@ main(int argc, char **argv)
 	if (!broker_crawler_start(&b, (unsigned)crawl))
 		return 1;
 	/* Negotiation messages leave through the transactional outbox. */
-	if (!broker_neg_outbox_start(&b, OPT("db")))
+	if (!broker_neg_outbox_start(&b, OPT("db"), (unsigned)obw))
 		return 1;
 
 	int sig = 0;

@@ -953,10 +953,11 @@ out:
 }
 
 bool
-broker_neg_outbox_start(const struct broker *b, const char *conninfo)
+broker_neg_outbox_start(const struct broker *b, const char *conninfo, unsigned workers)
 {
 	struct agora_outbox_config cfg = {
 		.conninfo = conninfo,
+		.workers = workers,
 		.key = b->svc.key,
 		.kid = b->svc.kid,
 		.self_id = b->svc.participant_id,

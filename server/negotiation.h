@@ -48,7 +48,7 @@ json_t *broker_neg_error(const char *provider_pid, const char *consumer_pid, con
 
 /* Start / stop the outbox that carries the broker's negotiation messages
  * (its results update the negotiations).  false (logged) on failure. */
-bool broker_neg_outbox_start(const struct broker *b, const char *conninfo);
+bool broker_neg_outbox_start(const struct broker *b, const char *conninfo, unsigned workers);
 void broker_neg_outbox_stop(void);
 
 /* SHA-256 of JCS(v) as lowercase hex into out (65 bytes); false when v

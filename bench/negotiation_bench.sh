@@ -1,0 +1,324 @@
+#!/bin/sh
+# negotiation_bench.sh BUILD — the contract negotiation benchmark of issue 5
+# (make bench-negotiation).
+#
+# One private PostgreSQL (scripts/pg-test-cluster) with durability switched
+# back ON (the test cluster turns fsync and synchronous_commit off), three
+# databases on it: the broker's, the provider connector's (city) and the
+# consumer connector's (mobility).  The city publishes one dataset with an
+# autoAccept offer; the mobility connector negotiates it through the broker:
+# consumer connector → broker → provider connector → broker → consumer,
+# three signatures and a ledger entry per negotiation.
+#   1. latency: 3 runs of 200 sequential negotiations (median, p95);
+#   2. throughput: 3 runs of 20 s with 32 negotiations in flight;
+#   3. anchor: pgbench on the same PostgreSQL with a script of as many write
+#      transactions, inserted, updated and deleted rows as one negotiation
+#      caused across the three databases (measured during latency run 1),
+#      with 1 client (latency) and 32 clients (throughput).
+# Results (medians of the runs) go to bench/results/negotiation.md.
+set -eu
+build=${1:-build}
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+drv="$build/bench/negotiation_bench"
+LAT_N=${LAT_N:-200}
+TP_SECONDS=${TP_SECONDS:-20}
+CONC=${CONC:-32}
+# Commits per negotiation that carry a NOTIFY: one per outbox message (the
+# consumer connector sends 2, the broker 4, the provider connector 2; the
+# broker's ledger NOTIFY shares the transaction of its agreement message)
+# and the bench's own trigger on the consumer's final commit.
+NOTIFY_TX=9
+work=$(mktemp -d /tmp/agora-negbench.XXXXXX)
+chmod 0755 "$work"	# the cluster may run as another user (root → postgres)
+mkdir -m 0777 "$work/pg"
+key="bench-admin-key-0123456789"
+out=bench/results/negotiation.md
+pids=""
+cleanup() {
+	for p in $pids; do kill "$p" 2>/dev/null || true; done
+	for p in $pids; do wait "$p" 2>/dev/null || true; done
+	scripts/pg-test-cluster stop "$work/pg" >/dev/null 2>&1 || true
+	rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+field() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p"; }	# field NAME < driver lines
+jget() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+
+conn=$(scripts/pg-test-cluster start "$work/pg")
+port=$(cat "$work/pg/port")
+pg() { echo "host=127.0.0.1 port=$port user=agora dbname=$1"; }
+# Durability back on for this cluster (ALTER SYSTEM, then a reload: all
+# three settings take effect without a restart).
+psql -q "$conn" -c "ALTER SYSTEM SET fsync = on" -c "ALTER SYSTEM SET synchronous_commit = on" \
+	-c "ALTER SYSTEM SET full_page_writes = on" -c "SELECT pg_reload_conf()" >/dev/null
+for d in broker city mobility anchor; do psql -q "$conn" -c "CREATE DATABASE $d" >/dev/null; done
+sleep 0.5
+for s in fsync synchronous_commit full_page_writes; do
+	v=$(psql -qtA "$(pg broker)" -c "SHOW $s")
+	[ "$v" = on ] || { echo "negotiation_bench: $s is $v, want on" >&2; exit 1; }
+done
+
+bport=$(free_port); cport=$(free_port); mport=$(free_port)
+burl="http://127.0.0.1:$bport"; curl_="http://127.0.0.1:$cport"; murl="http://127.0.0.1:$mport"
+city=urn:agora:participant:city; mobi=urn:agora:participant:mobility
+"$build/bin/agora-broker" --listen "127.0.0.1:$bport" --public-url "$burl" --db "$(pg broker)" \
+	--data-dir "$work/broker" --admin-key "$key" --crawl-interval 0 --log-level warn \
+	2>"$work/broker.log" &
+pids="$pids $!"
+until curl -sf "$burl/healthz" >/dev/null; do sleep 0.1; done
+# register ID URL KEYFILE COUNTRY
+register() {
+	jwk=$("$build/bin/agora-connector" --print-jwk --key "$3")
+	curl -sf -H "Authorization: Bearer $key" "$burl/api/v1/participants" \
+		-d "{\"id\":\"$1\",\"name\":\"$1\",\"endpoint\":\"$2\",\"jwks\":{\"keys\":[$jwk]},\"attributes\":{\"country\":\"$4\",\"industry\":\"public-sector\"}}" >/dev/null
+}
+# connector ID PORT DB NAME
+connector() {
+	"$build/bin/agora-connector" --listen "127.0.0.1:$2" --public-url "http://127.0.0.1:$2" \
+		--db "$(pg "$3")" --data-dir "$work/$4" --broker "$burl" --participant-id "$1" \
+		--key "$work/$4.pem" --api-key "$key" --push-debounce 20 --log-level warn \
+		2>"$work/$4.log" &
+	pids="$pids $!"
+	until curl -sf "http://127.0.0.1:$2/healthz" >/dev/null; do sleep 0.1; done
+}
+register "$city" "$curl_" "$work/city.pem" FR
+register "$mobi" "$murl" "$work/mobility.pem" DE
+connector "$city" "$cport" city city
+connector "$mobi" "$mport" mobility mobility
+
+# The city publishes one dataset under an open policy, agreed automatically.
+capi() { curl -sf -H "Authorization: Bearer $key" -H "Content-Type: application/json" "$curl_$1" -d "$2"; }
+pol=$(capi /api/v1/policies '{"policy":{"@type":"Set","permission":[{"action":"use"}]}}' | jget id)
+ds=$(capi /api/v1/datasets '{"title":"Air quality","theme":["environment"],"source":{"type":"file"}}' | jget id)
+offer=$(capi /api/v1/offers "{\"datasetSelector\":{\"ids\":[\"$ds\"]},\"contractPolicyId\":\"$pol\",\"autoAccept\":true}" | jget id)
+i=0
+until curl -sf "$burl/api/v1/catalog/datasets/$ds" >/dev/null; do
+	i=$((i + 1)); [ $i -lt 200 ] || { echo "the broker never listed $ds" >&2; exit 1; }
+	sleep 0.05
+done
+
+# The driver learns that a negotiation ended from this trigger on the
+# consumer's database (LISTEN), then confirms with one GET through the API.
+psql -q "$(pg mobility)" >/dev/null <<'SQL'
+CREATE FUNCTION bench_negotiation_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM pg_notify('agora_bench_negotiation', NEW.id || ' ' || NEW.state);
+	RETURN NULL;
+END $$;
+CREATE TRIGGER bench_negotiation_notify AFTER UPDATE OF state ON negotiations
+	FOR EACH ROW WHEN (NEW.state IN ('FINALIZED', 'TERMINATED') AND OLD.state IS DISTINCT FROM NEW.state)
+	EXECUTE FUNCTION bench_negotiation_notify();
+SQL
+common="--url $murl --key $key --dataset $ds --offer $offer --provider $city"
+notify="--notify postgresql://agora@127.0.0.1:$port/mobility"
+
+echo "== warm-up (20 negotiations)"
+"$drv" latency $common $notify --count 20
+
+# Write profile of one negotiation: statistics of the three databases and
+# WAL flushes of the cluster around latency run 1.  Backends report their
+# counters when idle for a while, hence the pauses.
+snapshot() {
+	for d in broker city mobility; do
+		psql -qtA "$(pg "$d")" -c "SELECT '$d', tup_inserted, tup_updated, tup_deleted, xact_commit FROM pg_stat_database WHERE datname = current_database()"
+	done
+	psql -qtA "$(pg broker)" -c "SELECT 'wal', wal_sync, wal_records, wal_bytes, 0 FROM pg_stat_wal"
+}
+sleep 11; snapshot >"$work/stat0"
+
+echo "== latency: 3 runs of $LAT_N sequential negotiations"
+: >"$work/lat"
+"$drv" latency $common $notify --count "$LAT_N" | tee -a "$work/lat"
+sleep 11; snapshot >"$work/stat1"
+for _ in 2 3; do "$drv" latency $common $notify --count "$LAT_N" | tee -a "$work/lat"; done
+lat_med=$(field median_ms <"$work/lat" | median)
+lat_p95=$(field p95_ms <"$work/lat" | median)
+lat_runs=$(field median_ms <"$work/lat" | tr '\n' ' ')
+echo "== latency, polling GET every 2 ms instead of LISTEN (1 run of $LAT_N)"
+"$drv" latency $common --poll-ms 2 --count "$LAT_N" | tee "$work/latpoll"
+poll_med=$(field median_ms <"$work/latpoll")
+poll_p95=$(field p95_ms <"$work/latpoll")
+
+echo "== throughput: 3 runs of $TP_SECONDS s, $CONC in flight"
+: >"$work/tp"
+: >"$work/backlog"
+for run in 1 2 3; do
+	# Half-way through, how many DSP messages wait in each outbox.
+	(sleep $((TP_SECONDS / 2)); for d in mobility broker city; do
+		psql -qtA "$(pg "$d")" -c "SELECT 'run $run $d: ' || count(*) || ' queued, ' || count(*) FILTER (WHERE attempts > 0) || ' retried' FROM outbox"
+	done >>"$work/backlog") &
+	"$drv" throughput $common $notify --concurrency "$CONC" --seconds "$TP_SECONDS" | tee -a "$work/tp"
+	wait $!
+done
+cat "$work/backlog"
+# Time the DSP and API endpoints took on each server over the whole run
+# (their /metrics histograms): where a negotiation spends its time.
+for s in mobility:$murl broker:$burl city:$curl_; do
+	curl -sf "${s#*:}/metrics" | sed "s/^/${s%%:*} /"
+done | python3 -c '
+import re, sys
+acc = {}
+for line in sys.stdin:
+    m = re.match(r"(\S+) agora_http_request_duration_seconds_(sum|count)\{method=\"(\w+)\",route=\"([^\"]+)\"\} (\S+)", line)
+    if m:
+        acc.setdefault((m[1], m[3], m[4]), {})[m[2]] = float(m[5])
+for (srv, meth, route), v in sorted(acc.items()):
+    if v.get("count") and ("dsp" in route or "negotiations" in route or "catalog" in route):
+        print("| %s | %s %s | %d | %.1f |" % (srv, meth, route, v["count"], 1000 * v["sum"] / v["count"]))
+' >"$work/routes"
+cat "$work/routes"
+tp_rate=$(field rate <"$work/tp" | median)
+tp_med=$(field median_ms <"$work/tp" | median)
+tp_p95=$(field p95_ms <"$work/tp" | median)
+tp_runs=$(field rate <"$work/tp" | tr '\n' ' ')
+tp_failed=$(field failed <"$work/tp" | awk '{s+=$1} END {print s+0}')
+
+# The per-negotiation profile, and the pgbench scripts built from it.
+python3 - "$work/stat0" "$work/stat1" "$LAT_N" "$work" "$NOTIFY_TX" <<'EOF'
+import sys
+def load(p):
+    return {l.split("|")[0]: [int(x) for x in l.strip().split("|")[1:]] for l in open(p) if "|" in l}
+a, b, n, work = load(sys.argv[1]), load(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+per = {k: [(b[k][i] - a[k][i]) / n for i in range(4)] for k in a}
+ins = sum(per[d][0] for d in ("broker", "city", "mobility"))
+upd = sum(per[d][1] for d in ("broker", "city", "mobility"))
+dele = sum(per[d][2] for d in ("broker", "city", "mobility"))
+tx = per["wal"][0]
+with open(work + "/profile", "w") as f:
+    for d in ("broker", "city", "mobility"):
+        f.write("| %s | %.1f | %.1f | %.1f | %.1f |\n" % (d, *per[d]))
+    f.write("| all three | %.1f | %.1f | %.1f | %.1f |\n" % (ins, upd, dele,
+            sum(per[d][3] for d in ("broker", "city", "mobility"))))
+T, I, U, D = max(1, round(tx)), round(ins), round(upd), round(dele)
+open(work + "/shape", "w").write("%d %d %d %d %.1f %.0f\n" % (T, I, U, D, tx, per["wal"][2]))
+# Outbox-like rows: inserted in one transaction, deleted in a later one.
+K = min(int(sys.argv[5]), T)
+def script(notify):
+    out = ["\\set n random(1, 100000)"]
+    for t in range(T):
+        out.append("BEGIN;")
+        k_ins = I * (t + 1) // T - I * t // T
+        k_upd = U * (t + 1) // T - U * t // T
+        k_del = (D * (t + 1) // T - D * t // T) if t > 0 else 0
+        for _ in range(k_ins):
+            out.append("INSERT INTO anchor_msg (client, body) VALUES (:client_id, repeat('x', 1500));")
+        for _ in range(k_upd):
+            out.append("UPDATE anchor_neg SET state = 'S%d', updated_at = now() WHERE id = :n;" % t)
+        for _ in range(k_del):
+            out.append("DELETE FROM anchor_msg WHERE id = (SELECT id FROM anchor_msg WHERE client = :client_id ORDER BY id LIMIT 1);")
+        if notify and t * K // T != (t + 1) * K // T:
+            out.append("SELECT pg_notify('anchor', '');")
+        out.append("COMMIT;")
+    return "\n".join(out) + "\n"
+open(work + "/anchor.sql", "w").write(script(False))
+open(work + "/anchor_notify.sql", "w").write(script(True))
+EOF
+read -r a_tx a_ins a_upd a_del wal_per wal_bytes <"$work/shape"
+psql -q "$(pg anchor)" >/dev/null <<'SQL'
+CREATE TABLE anchor_neg (id int PRIMARY KEY, state text NOT NULL, body jsonb NOT NULL,
+	updated_at timestamptz NOT NULL DEFAULT now());
+INSERT INTO anchor_neg SELECT i, 'REQUESTED', jsonb_build_object('pad', repeat('y', 500))
+	FROM generate_series(1, 100000) i;
+CREATE TABLE anchor_msg (id bigserial PRIMARY KEY, client int NOT NULL, body text NOT NULL,
+	at timestamptz NOT NULL DEFAULT now());
+CREATE INDEX anchor_msg_client ON anchor_msg (client, id);
+VACUUM ANALYZE;
+SQL
+echo "== anchor: pgbench, $a_tx transactions per script ($a_ins inserts, $a_upd updates, $a_del deletes)"
+cat "$work/anchor.sql"
+: >"$work/pgb1"; : >"$work/pgb32"; : >"$work/pgbn32"
+for _ in 1 2 3; do
+	pgbench -n -c 1 -T 10 -f "$work/anchor.sql" "$(pg anchor)" 2>/dev/null | tee -a "$work/pgb1" | grep -E '^(tps|latency)'
+	pgbench -n -c "$CONC" -j 2 -T "$TP_SECONDS" -f "$work/anchor.sql" "$(pg anchor)" 2>/dev/null | tee -a "$work/pgb32" | grep -E '^(tps|latency)'
+	pgbench -n -c "$CONC" -j 2 -T "$TP_SECONDS" -f "$work/anchor_notify.sql" "$(pg anchor)" 2>/dev/null | tee -a "$work/pgbn32" | grep -E '^(tps|latency)'
+done
+pgtps() { sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$1" | median; }
+pglat() { sed -n 's/^latency average = \([0-9.]*\).*/\1/p' "$1" | median; }
+a_lat=$(printf '%.1f' "$(pglat "$work/pgb1")")
+a_tps=$(printf '%.1f' "$(pgtps "$work/pgb32")")
+an_tps=$(printf '%.1f' "$(pgtps "$work/pgbn32")")
+r_lat=$(printf '%.2f' "$(echo "$lat_med / $a_lat" | bc -l)")
+r_tp=$(printf '%.3f' "$(echo "$tp_rate / $a_tps" | bc -l)")
+r_tpn=$(printf '%.3f' "$(echo "$tp_rate / $an_tps" | bc -l)")
+
+mkdir -p bench/results
+cat >"$out" <<EOF
+# Contract negotiation benchmark
+
+Run by \`make bench-negotiation\` (bench/negotiation_bench.sh) on $(date -u +%Y-%m-%dT%H:%MZ),
+$(nproc) CPUs, PostgreSQL $(psql -qtA "$(pg broker)" -c 'SHOW server_version'). One PostgreSQL
+holds the broker's and both connectors' databases, with **fsync, synchronous_commit and
+full_page_writes switched back on** (the test cluster turns them off; the script runs
+\`ALTER SYSTEM SET … = on\` and reloads). Broker and connectors with their default 4 HTTP
+threads and 2 outbox workers each. A negotiation is consumer connector → broker → provider
+connector (auto-accept) → broker → consumer: 8 DSP messages through three outboxes, three
+Ed25519 signatures, one ledger entry and a receipt with a signed tree head.
+
+| measurement | result (median of 3 runs) | goal |
+|---|---|---|
+| single negotiation, POST → FINALIZED seen through the API: median | ${lat_med} ms (runs: ${lat_runs}) | ≤ 20 ms |
+| single negotiation: p95 | ${lat_p95} ms | — |
+| the same with the client polling GET every 2 ms (1 run) | median ${poll_med} ms, p95 ${poll_p95} ms | — |
+| ${CONC} negotiations in flight, ${TP_SECONDS} s: finalized/s | ${tp_rate} /s (runs in order: ${tp_runs}; failed: ${tp_failed}) | ≥ 300 /s |
+| ${CONC} in flight: latency median / p95 | ${tp_med} ms / ${tp_p95} ms | — |
+| anchor, pgbench 1 client: one negotiation's writes | ${a_lat} ms | — |
+| anchor, pgbench ${CONC} clients | ${a_tps} negotiation-equivalents/s | — |
+| anchor with pg_notify in ${NOTIFY_TX} of its transactions (as agora's outboxes do), ${CONC} clients | ${an_tps} /s | — |
+| ratio latency agora / anchor | ${r_lat} | — |
+| ratio throughput agora / anchor (plain; with NOTIFY) | ${r_tp}; ${r_tpn} | — |
+
+## Where the time goes
+
+Time each server spent answering, from its \`/metrics\` histograms, over the whole
+benchmark (warm-up, latency and throughput runs together). A DSP message is POSTed by
+the sender's outbox worker, which holds its claim transaction open until the answer
+arrives, so a receiver's time is also the time one of the sender's two outbox workers
+is busy:
+
+| server | route | requests | mean ms |
+|---|---|---|---|
+$(cat "$work/routes")
+
+Outbox backlog half-way through each throughput run:
+$(sed 's/^/- /' "$work/backlog")
+
+## The anchor
+
+What one negotiation wrote, measured during latency run 1 (${LAT_N} negotiations) from
+\`pg_stat_database\` of each database and \`pg_stat_wal\` of the cluster, per negotiation:
+
+| database | rows inserted | rows updated | rows deleted | commits (incl. read-only) |
+|---|---|---|---|---|
+$(cat "$work/profile")
+
+WAL flushes (fsyncs) per negotiation: ${wal_per}; WAL per negotiation: ${wal_bytes} bytes.
+The anchor is a pgbench script of ${a_tx} transactions (one per WAL flush, i.e. per
+durable commit) that together insert ${a_ins} rows (1.5 kB text bodies, like the JSON
+messages, agreements and outbox rows), update ${a_upd} rows of a 100,000-row table and
+delete ${a_del} rows inserted earlier (as the outbox does), on the same PostgreSQL with
+the same settings. Its 1-client latency is the time the database alone needs to make one
+negotiation's writes durable one after the other (a negotiation is a chain: each DSP
+message is committed by the receiver before the sender commits its delivery), its
+${CONC}-client rate the most negotiations per second the database allows with group
+commit. The second variant adds \`pg_notify\` to ${NOTIFY_TX} of those transactions, as many as
+commit with a NOTIFY in one negotiation (\`agora_outbox_put\` notifies for each of the 8
+DSP messages; the bench's trigger adds one): PostgreSQL serialises the commits of
+notifying transactions on one cluster-wide lock held across the commit's WAL flush, so
+these commits cannot share a flush (no group commit). The
+anchor leaves out reads, JSON, signatures and HTTP: everything above it is agora's own
+cost.
+
+How the client waits: the consumer connector has no long-poll or callback for
+management clients, so the driver (bench/negotiation_bench.c) LISTENs on the consumer's
+database for a notification of a trigger the script adds there (\`AFTER UPDATE OF state
+… WHEN FINALIZED or TERMINATED\`), then confirms with one \`GET /api/v1/negotiations/{id}\`;
+latency ends when that GET answers FINALIZED. The trigger adds one notifying commit per
+negotiation to what agora does by itself. The polling row shows what a client sees that
+just polls.
+EOF
+echo "== written $out"
+cat "$out"
