@@ -3,7 +3,7 @@
  * one PostgreSQL): the genuine document verifies, online and offline;
  * tampered copies are refused, naming the first failure. */
 #include "agreement.h"
-#include "connector_fixture.h"
+#include "nego_fixture.h"
 #include "crypto.h"
 #include "util.h"
 
@@ -13,90 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define CITY "urn:agora:participant:city"
-#define MOBI "urn:agora:participant:mobility"
-#define OPEN "{\"@type\":\"Set\",\"permission\":[{\"action\":\"use\"}]}"
-
-static struct cfx city, mobi;
-
-static void
-setup(void)
-{
-	fx_start();
-	cfx_start(&city, CITY, "FR");
-	cfx_start(&mobi, MOBI, "DE");
-}
-
-static void
-teardown(void)
-{
-	cfx_stop(&mobi);
-	cfx_stop(&city);
-	fx_stop();
-}
-
-TestSuite(agreement_verify, .init = setup, .fini = teardown, .timeout = 120);
-
-static char *
-post_id(struct cfx *c, const char *path, const char *body)
-{
-	struct harness_resp *r = cfx_call(c, "POST", path, CONN_ADMIN_KEY, body);
-	cr_assert_eq(r->status, 201, "POST %s: %s", path, r->body);
-	char *id = xstrdup(json_string_value(json_object_get(r->json, "id")));
-	harness_resp_free(r);
-	return id;
-}
-
-/* The city publishes an auto-accepted open offer; the mobility company
- * negotiates it; returns the agreement id once the consumer is FINALIZED. */
-static char *
-negotiate(const char *title)
-{
-	char *pb = xasprintf("{\"policy\":%s}", OPEN);
-	char *pol = post_id(&city, "/api/v1/policies", pb);
-	char *db = xasprintf("{\"title\":\"%s\",\"theme\":[\"environment\"],\"source\":{\"type\":\"file\"}}", title);
-	char *ds = post_id(&city, "/api/v1/datasets", db);
-	char *ob = xasprintf("{\"datasetSelector\":{\"ids\":[\"%s\"]},\"contractPolicyId\":\"%s\",\"autoAccept\":true}",
-			     ds, pol);
-	char *offer = post_id(&city, "/api/v1/offers", ob);
-	char *path = xasprintf("/api/v1/catalog/datasets/%s", ds);
-	bool seen = false;
-	for (int i = 0; i < 200 && !seen; i++) {
-		struct harness_resp *r = fx_call("GET", path, NULL, NULL);
-		seen = r->status == 200;
-		harness_resp_free(r);
-		if (!seen)
-			usleep(50000);
-	}
-	cr_assert(seen, "the broker lists %s", ds);
-	char *nb = xasprintf("{\"datasetId\":\"%s\",\"offerId\":\"%s\",\"provider\":\"%s\"}", ds, offer, CITY);
-	char *id = post_id(&mobi, "/api/v1/negotiations", nb);
-	char *np = xasprintf("/api/v1/negotiations/%s", id);
-	char *aid = NULL;
-	for (int i = 0; i < 300 && !aid; i++) {
-		struct harness_resp *r = cfx_call(&mobi, "GET", np, CONN_ADMIN_KEY, NULL);
-		cr_assert_eq(r->status, 200, "%s", r->body);
-		const char *st = json_string_value(json_object_get(r->json, "state"));
-		cr_assert(strcmp(st, "TERMINATED") != 0, "%s", r->body);
-		if (!strcmp(st, "FINALIZED"))
-			aid = xstrdup(json_string_value(json_object_get(r->json, "agreementId")));
-		harness_resp_free(r);
-		if (!aid)
-			usleep(50000);
-	}
-	cr_assert_not_null(aid, "negotiation %s finalized", id);
-	free(pb);
-	free(pol);
-	free(db);
-	free(ds);
-	free(ob);
-	free(offer);
-	free(path);
-	free(nb);
-	free(id);
-	free(np);
-	return aid;
-}
+TestSuite(agreement_verify, .init = nfx_start, .fini = nfx_stop, .timeout = 120);
 
 /* The consumer's agreement document, once it holds its receipt. */
 static json_t *
@@ -167,7 +84,7 @@ get_json(const char *path)
 
 Test(agreement_verify, genuine_agreement_verifies_online_and_offline)
 {
-	char *aid = negotiate("Air quality");
+	char *aid = nfx_negotiate("Air quality");
 	json_t *doc = consumer_doc(aid);
 	expect(doc, 0, "OK");
 	char *s = json_dumps(doc, JSON_COMPACT);
@@ -232,8 +149,8 @@ Test(agreement_verify, genuine_agreement_verifies_online_and_offline)
 
 Test(agreement_verify, tampered_copies_are_refused)
 {
-	char *aid = negotiate("Air quality");
-	char *other = negotiate("Noise levels");
+	char *aid = nfx_negotiate("Air quality");
+	char *other = nfx_negotiate("Noise levels");
 	json_t *doc = consumer_doc(aid);
 	json_t *doc2 = consumer_doc(other);
 	expect(doc, 0, "OK");

@@ -4,7 +4,7 @@
  * agreement collects the provider's, the broker's and the consumer's
  * signatures and a ledger receipt. */
 #include "agreement.h"
-#include "connector_fixture.h"
+#include "nego_fixture.h"
 #include "jose.h"
 #include "merkle.h"
 #include "pauth.h"
@@ -15,108 +15,16 @@
 #include <string.h>
 #include <unistd.h>
 
-#define CITY "urn:agora:participant:city"
-#define MOBI "urn:agora:participant:mobility"
 
-static struct cfx city, mobi;
+TestSuite(negotiation, .init = nfx_start, .fini = nfx_stop, .timeout = 120);
 
-static void
-setup(void)
-{
-	fx_start();
-	cfx_start(&city, CITY, "FR");
-	cfx_start(&mobi, MOBI, "DE");
-}
-
-static void
-teardown(void)
-{
-	cfx_stop(&mobi);
-	cfx_stop(&city);
-	fx_stop();
-}
-
-TestSuite(negotiation, .init = setup, .fini = teardown, .timeout = 120);
-
-static char *
-post_id(struct cfx *c, const char *key, const char *path, const char *body)
-{
-	struct harness_resp *r = cfx_call(c, "POST", path, key, body);
-	cr_assert_eq(r->status, 201, "POST %s: %s", path, r->body);
-	char *id = xstrdup(json_string_value(json_object_get(r->json, "id")));
-	harness_resp_free(r);
-	return id;
-}
-
-/* The city publishes a dataset with an offer under policy `policy`; returns
- * the dataset id and (in *offer) the offer id, once the broker lists it. */
-static char *
-publish(const char *title, const char *policy, bool auto_accept, char **offer)
-{
-	char *pb = xasprintf("{\"policy\":%s}", policy);
-	char *pol = post_id(&city, CONN_ADMIN_KEY, "/api/v1/policies", pb);
-	char *db = xasprintf("{\"title\":\"%s\",\"theme\":[\"environment\"],\"source\":{\"type\":\"file\"}}", title);
-	char *ds = post_id(&city, CONN_ADMIN_KEY, "/api/v1/datasets", db);
-	char *ob = xasprintf("{\"datasetSelector\":{\"ids\":[\"%s\"]},\"contractPolicyId\":\"%s\",\"autoAccept\":%s}",
-			     ds, pol, auto_accept ? "true" : "false");
-	*offer = post_id(&city, CONN_ADMIN_KEY, "/api/v1/offers", ob);
-	/* Wait for the push: the broker's dataset page lists the offer. */
-	char *path = xasprintf("/api/v1/catalog/datasets/%s", ds);
-	bool seen = false;
-	for (int i = 0; i < 200 && !seen; i++) {
-		struct harness_resp *r = fx_call("GET", path, NULL, NULL);
-		seen = r->status == 200;
-		harness_resp_free(r);
-		if (!seen)
-			usleep(50000);
-	}
-	cr_assert(seen, "the broker lists %s", ds);
-	free(path);
-	free(pb);
-	free(pol);
-	free(db);
-	free(ob);
-	return ds;
-}
-
-/* Poll the negotiation at c until it reaches `want` (or a final state). */
-static json_t *
-wait_state(struct cfx *c, const char *id, const char *want)
-{
-	char *path = xasprintf("/api/v1/negotiations/%s", id);
-	json_t *doc = NULL;
-	for (int i = 0; i < 300; i++) {
-		struct harness_resp *r = cfx_call(c, "GET", path, CONN_ADMIN_KEY, NULL);
-		cr_assert_eq(r->status, 200, "%s", r->body);
-		json_decref(doc);
-		doc = json_incref(r->json);
-		harness_resp_free(r);
-		const char *st = json_string_value(json_object_get(doc, "state"));
-		if (!strcmp(st, want) || !strcmp(st, "FINALIZED") || !strcmp(st, "TERMINATED"))
-			break;
-		usleep(50000);
-	}
-	free(path);
-	return doc;
-}
-
-static char *
-request(const char *ds, const char *offer)
-{
-	char *b = xasprintf("{\"datasetId\":\"%s\",\"offerId\":\"%s\",\"provider\":\"%s\"}", ds, offer, CITY);
-	char *id = post_id(&mobi, CONN_ADMIN_KEY, "/api/v1/negotiations", b);
-	free(b);
-	return id;
-}
-
-#define OPEN "{\"@type\":\"Set\",\"permission\":[{\"action\":\"use\"}]}"
 
 Test(negotiation, auto_accept_three_signatures_and_receipt)
 {
 	char *offer;
-	char *ds = publish("Air quality", OPEN, true, &offer);
-	char *id = request(ds, offer);
-	json_t *n = wait_state(&mobi, id, "FINALIZED");
+	char *ds = nfx_publish("Air quality", OPEN, true, &offer);
+	char *id = nfx_request(ds, offer);
+	json_t *n = nfx_wait_state(&mobi, id, "FINALIZED");
 	char *s = json_dumps(n, JSON_COMPACT);
 	cr_assert_str_eq(json_string_value(json_object_get(n, "state")), "FINALIZED", "%s", s);
 	const char *aid = json_string_value(json_object_get(n, "agreementId"));
@@ -186,8 +94,8 @@ Test(negotiation, auto_accept_three_signatures_and_receipt)
 Test(negotiation, manual_approval_and_rejection)
 {
 	char *offer;
-	char *ds = publish("Parking occupancy", OPEN, false, &offer);
-	char *a = request(ds, offer), *b = request(ds, offer);
+	char *ds = nfx_publish("Parking occupancy", OPEN, false, &offer);
+	char *a = nfx_request(ds, offer), *b = nfx_request(ds, offer);
 	/* Both wait at the provider for a publisher. */
 	struct harness_resp *r = NULL;
 	for (int i = 0; i < 200; i++) {
@@ -212,7 +120,7 @@ Test(negotiation, manual_approval_and_rejection)
 	cr_assert_eq(r->status, 200, "%s", r->body);
 	harness_resp_free(r);
 	/* One consumer negotiation finishes, the other ends terminated. */
-	json_t *na = wait_state(&mobi, a, "FINALIZED"), *nb = wait_state(&mobi, b, "TERMINATED");
+	json_t *na = nfx_wait_state(&mobi, a, "FINALIZED"), *nb = nfx_wait_state(&mobi, b, "TERMINATED");
 	const char *sa = json_string_value(json_object_get(na, "state"));
 	const char *sb = json_string_value(json_object_get(nb, "state"));
 	cr_assert((!strcmp(sa, "FINALIZED") && !strcmp(sb, "TERMINATED")) ||
@@ -233,12 +141,12 @@ Test(negotiation, policy_refusal_reaches_the_consumer)
 {
 	char *offer;
 	/* Only French participants may sign; the mobility company is German. */
-	char *ds = publish("Traffic counters",
+	char *ds = nfx_publish("Traffic counters",
 			   "{\"@type\":\"Set\",\"permission\":[{\"action\":\"use\",\"constraint\":["
 			   "{\"leftOperand\":\"agora:country\",\"operator\":\"eq\",\"rightOperand\":\"FR\"}]}]}",
 			   true, &offer);
-	char *id = request(ds, offer);
-	json_t *n = wait_state(&mobi, id, "TERMINATED");
+	char *id = nfx_request(ds, offer);
+	json_t *n = nfx_wait_state(&mobi, id, "TERMINATED");
 	char *s = json_dumps(n, JSON_COMPACT);
 	cr_assert_str_eq(json_string_value(json_object_get(n, "state")), "TERMINATED", "%s", s);
 	cr_assert(strstr(s, "agora:country"), "the reason names the failing constraint: %s", s);

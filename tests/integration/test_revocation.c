@@ -3,7 +3,7 @@
  * outbox (participant token); the broker logs a `revoked` ledger entry and
  * tells the consumer's connector through its own.  Only the provider (and
  * a broker admin) may revoke. */
-#include "connector_fixture.h"
+#include "nego_fixture.h"
 #include "util.h"
 
 #include <criterion/criterion.h>
@@ -11,90 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define CITY "urn:agora:participant:city"
-#define MOBI "urn:agora:participant:mobility"
-#define OPEN "{\"@type\":\"Set\",\"permission\":[{\"action\":\"use\"}]}"
-
-static struct cfx city, mobi;
-
-static void
-setup(void)
-{
-	fx_start();
-	cfx_start(&city, CITY, "FR");
-	cfx_start(&mobi, MOBI, "DE");
-}
-
-static void
-teardown(void)
-{
-	cfx_stop(&mobi);
-	cfx_stop(&city);
-	fx_stop();
-}
-
-TestSuite(revocation, .init = setup, .fini = teardown, .timeout = 120);
-
-static char *
-post_id(struct cfx *c, const char *path, const char *body)
-{
-	struct harness_resp *r = cfx_call(c, "POST", path, CONN_ADMIN_KEY, body);
-	cr_assert_eq(r->status, 201, "POST %s: %s", path, r->body);
-	char *id = xstrdup(json_string_value(json_object_get(r->json, "id")));
-	harness_resp_free(r);
-	return id;
-}
-
-/* The city publishes an auto-accepted open offer; the mobility company
- * negotiates it; returns the agreement id once the consumer is FINALIZED. */
-static char *
-negotiate(const char *title)
-{
-	char *pb = xasprintf("{\"policy\":%s}", OPEN);
-	char *pol = post_id(&city, "/api/v1/policies", pb);
-	char *db = xasprintf("{\"title\":\"%s\",\"theme\":[\"environment\"],\"source\":{\"type\":\"file\"}}", title);
-	char *ds = post_id(&city, "/api/v1/datasets", db);
-	char *ob = xasprintf("{\"datasetSelector\":{\"ids\":[\"%s\"]},\"contractPolicyId\":\"%s\",\"autoAccept\":true}",
-			     ds, pol);
-	char *offer = post_id(&city, "/api/v1/offers", ob);
-	char *path = xasprintf("/api/v1/catalog/datasets/%s", ds);
-	bool seen = false;
-	for (int i = 0; i < 200 && !seen; i++) {
-		struct harness_resp *r = fx_call("GET", path, NULL, NULL);
-		seen = r->status == 200;
-		harness_resp_free(r);
-		if (!seen)
-			usleep(50000);
-	}
-	cr_assert(seen, "the broker lists %s", ds);
-	char *nb = xasprintf("{\"datasetId\":\"%s\",\"offerId\":\"%s\",\"provider\":\"%s\"}", ds, offer, CITY);
-	char *id = post_id(&mobi, "/api/v1/negotiations", nb);
-	char *np = xasprintf("/api/v1/negotiations/%s", id);
-	char *aid = NULL;
-	for (int i = 0; i < 300 && !aid; i++) {
-		struct harness_resp *r = cfx_call(&mobi, "GET", np, CONN_ADMIN_KEY, NULL);
-		cr_assert_eq(r->status, 200, "%s", r->body);
-		const char *st = json_string_value(json_object_get(r->json, "state"));
-		cr_assert(strcmp(st, "TERMINATED") != 0, "%s", r->body);
-		if (!strcmp(st, "FINALIZED"))
-			aid = xstrdup(json_string_value(json_object_get(r->json, "agreementId")));
-		harness_resp_free(r);
-		if (!aid)
-			usleep(50000);
-	}
-	cr_assert_not_null(aid, "negotiation %s finalized", id);
-	free(pb);
-	free(pol);
-	free(db);
-	free(ds);
-	free(ob);
-	free(offer);
-	free(path);
-	free(nb);
-	free(id);
-	free(np);
-	return aid;
-}
+TestSuite(revocation, .init = nfx_start, .fini = nfx_stop, .timeout = 120);
 
 /* GET the agreement at a connector (c) or at the broker (c NULL, admin)
  * until its status is want; returns the last document. */
@@ -150,7 +67,7 @@ ledger_count(const char *kind, const char *aid)
 
 Test(revocation, provider_revocation_reaches_broker_ledger_and_consumer)
 {
-	char *aid = negotiate("Air quality");
+	char *aid = nfx_negotiate("Air quality");
 	cr_assert_eq(ledger_count("agreement", aid), 1);
 	char *rp = xasprintf("/api/v1/agreements/%s/revoke", aid);
 	struct harness_resp *r = cfx_call(&city, "POST", rp, CONN_ADMIN_KEY, "{}");
@@ -203,7 +120,7 @@ Test(revocation, provider_revocation_reaches_broker_ledger_and_consumer)
 
 Test(revocation, only_the_provider_may_revoke)
 {
-	char *aid = negotiate("Parking occupancy");
+	char *aid = nfx_negotiate("Parking occupancy");
 	char *rp = xasprintf("/api/v1/agreements/%s/revoke", aid);
 	struct participant other;
 	fx_participant(&other, "urn:agora:participant:stranger");
@@ -265,7 +182,7 @@ Test(revocation, only_the_provider_may_revoke)
 
 Test(revocation, broker_admin_revocation_reaches_both_connectors)
 {
-	char *aid = negotiate("Traffic counters");
+	char *aid = nfx_negotiate("Traffic counters");
 	char *rp = xasprintf("/api/v1/agreements/%s/revoke", aid);
 	struct harness_resp *r = fx_call("POST", rp, ADMIN_KEY, NULL);
 	cr_assert_eq(r->status, 200, "%s", r->body);
