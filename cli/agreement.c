@@ -23,30 +23,6 @@ struct keyring {
 	const json_t *broker, *provider, *consumer;
 };
 
-/* The EdDSA key of jwks whose RFC 7638 thumbprint is kid (new key), or
- * NULL. */
-static struct agora_key *
-jwks_key(const json_t *jwks, const char *kid)
-{
-	size_t i;
-	const json_t *k;
-	json_array_foreach(json_object_get(jwks, "keys"), i, k) {
-		char tp[44], e[128];
-		const char *alg = json_string_value(json_object_get(k, "alg"));
-		if (alg && strcmp(alg, "EdDSA") != 0)
-			continue;
-		json_t *pub = json_pack("{s:O*, s:O*, s:O*}", "kty", json_object_get(k, "kty"), "crv",
-					json_object_get(k, "crv"), "x", json_object_get(k, "x"));
-		struct agora_key *key = NULL;
-		if (pub && agora_jwk_thumbprint(pub, tp) && !strcmp(tp, kid))
-			key = agora_key_from_jwk(pub, e, sizeof e);
-		json_decref(pub);
-		if (key)
-			return key;
-	}
-	return NULL;
-}
-
 /* agora_agreement_key_fn: the provider's and consumer's keys from their
  * own JWKS (the chain checks they are the assigner and assignee), the
  * broker's only when it signs as the broker we trust. */
@@ -57,11 +33,11 @@ lookup(void *ctx, const char *role, const char *signer, const char *kid)
 	if (!kid)
 		return NULL;
 	if (!strcmp(role, "provider"))
-		return jwks_key(k->provider, kid);
+		return agora_jwks_key(k->provider, kid);
 	if (!strcmp(role, "consumer"))
-		return jwks_key(k->consumer, kid);
+		return agora_jwks_key(k->consumer, kid);
 	if (!strcmp(role, "broker") && !strcmp(signer, k->broker_id))
-		return jwks_key(k->broker, kid);
+		return agora_jwks_key(k->broker, kid);
 	return NULL;
 }
 
@@ -134,19 +110,9 @@ participant_jwks(const char *broker, const json_t *file, const char *id, const c
 		}
 		return CLI_OK;
 	}
-	struct agora_buf b;
-	agora_buf_init(&b);
-	agora_buf_puts(&b, "/api/v1/participants/");
-	for (const unsigned char *p = (const unsigned char *)id; *p; p++) {
-		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-		    strchr("-._~:@", *p))
-			agora_buf_append(&b, p, 1);
-		else
-			agora_buf_printf(&b, "%%%02X", *p);
-	}
-	agora_buf_puts(&b, "/jwks.json");
-	agora_buf_append(&b, "", 1);
-	char *path = agora_buf_steal(&b);
+	char *segment = agora_path_segment(id);
+	char *path = xasprintf("/api/v1/participants/%s/jwks.json", segment);
+	free(segment);
 	char why[400];
 	int rc = fetch(broker, path, out, why, sizeof why);
 	free(path);
@@ -171,16 +137,10 @@ entry_names_agreement(const json_t *entry, const json_t *agreement, const json_t
 {
 	const char *id = sget(agreement, "@id");
 	char hex[65];
-	size_t len = 0;
-	char *canon = agora_jcs(agreement, &len);
-	if (!canon) {
+	if (!agora_jcs_sha256_hex(agreement, hex)) {
 		snprintf(err, errlen, "receipt: the agreement cannot be canonicalised (RFC 8785)");
 		return false;
 	}
-	uint8_t h[AGORA_SHA256_LEN];
-	agora_sha256(canon, len, h);
-	agora_hex(h, sizeof h, hex);
-	free(canon);
 	const json_t *ls = json_object_get(entry, "signatures");
 	if (!json_is_object(entry))
 		snprintf(err, errlen, "receipt: it holds no ledger entry to compare with the agreement");

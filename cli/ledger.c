@@ -52,29 +52,6 @@ cli_get_json(const char *base, const char *path, char *err, size_t errlen)
 	return j;
 }
 
-/* The EdDSA key of jwks named kid (new key), or NULL. */
-static struct agora_key *
-jwks_key(const json_t *jwks, const char *kid)
-{
-	size_t i;
-	const json_t *k;
-	json_array_foreach(json_object_get(jwks, "keys"), i, k) {
-		char tp[44], e[128];
-		const char *alg = json_string_value(json_object_get(k, "alg"));
-		if (alg && strcmp(alg, "EdDSA") != 0)
-			continue;
-		json_t *pub = json_pack("{s:O*, s:O*, s:O*}", "kty", json_object_get(k, "kty"), "crv",
-					json_object_get(k, "crv"), "x", json_object_get(k, "x"));
-		if (pub && agora_jwk_thumbprint(pub, tp) && !strcmp(tp, kid)) {
-			struct agora_key *key = agora_key_from_jwk(pub, e, sizeof e);
-			json_decref(pub);
-			return key;
-		}
-		json_decref(pub);
-	}
-	return NULL;
-}
-
 bool
 cli_sth_verify(const json_t *sth, const json_t *jwks, struct cli_sth *out, char *err,
 	       size_t errlen)
@@ -96,7 +73,7 @@ cli_sth_verify(const json_t *sth, const json_t *jwks, struct cli_sth *out, char 
 		return fail(err, errlen, "the tree head's signature is not a compact JWS: %s", e);
 	bool ok = false;
 	const char *kid = agora_jws_kid(j);
-	struct agora_key *key = kid ? jwks_key(jwks, kid) : NULL;
+	struct agora_key *key = kid ? agora_jwks_key(jwks, kid) : NULL;
 	json_t *body = json_pack("{s:O, s:s, s:s}", "treeSize", size, "timestamp", ts, "rootHash",
 				 root);
 	size_t len = 0;

@@ -77,7 +77,7 @@ revoke_tx(PGconn *db, void *arg)
 	size_t n = strlen(x->c->broker_url);
 	while (n > 0 && x->c->broker_url[n - 1] == '/')
 		n--;
-	char *seg = negotiation_path_segment(x->id);
+	char *seg = agora_path_segment(x->id);
 	char *url = xasprintf("%.*s/api/v1/agreements/%s/revoke", (int)n, x->c->broker_url, seg);
 	json_t *body = json_pack("{s:s}", "agreementId", x->id);
 	qs = agora_outbox_put(db, "agreement_revoke", url, x->c->broker_url, body, x->id);

@@ -36,7 +36,7 @@ published_offer(struct agora_req *r, const char *dataset_id, const char *offer_i
 		const char *provider)
 {
 	const struct connector *c = r->app;
-	char *s = negotiation_path_segment(dataset_id);
+	char *s = agora_path_segment(dataset_id);
 	char *path = xasprintf("/api/v1/catalog/datasets/%s", s);
 	long status = 0;
 	json_t *ds = NULL;

@@ -31,38 +31,7 @@ sget(const json_t *o, const char *k)
 	return json_string_value(json_object_get(o, k));
 }
 
-char *
-negotiation_path_segment(const char *pid)
-{
-	struct agora_buf b;
-	agora_buf_init(&b);
-	for (const unsigned char *p = (const unsigned char *)pid; *p; p++) {
-		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-		    strchr("-._~:@!$&'()*+,;=", *p))
-			agora_buf_append(&b, p, 1);
-		else
-			agora_buf_printf(&b, "%%%02X", *p);
-	}
-	agora_buf_append(&b, "", 1);
-	b.len--;
-	return agora_buf_steal(&b);
-}
-#define seg negotiation_path_segment
-
-/* sha256 hex of the canonical body: what "identical message" means. */
-static bool
-body_hash(const json_t *body, char out[65])
-{
-	size_t len;
-	char *canon = agora_jcs(body, &len);
-	if (!canon)
-		return false;
-	uint8_t h[AGORA_SHA256_LEN];
-	agora_sha256(canon, len, h);
-	agora_hex(h, sizeof h, out);
-	free(canon);
-	return true;
-}
+#define seg agora_path_segment
 
 static void
 answer_error(struct neg_answer *a, unsigned status, const char *ppid, const char *cpid,
@@ -354,7 +323,7 @@ negotiation_receive_request(struct connector *c, const char *sender, const json_
 			     "the extension member \"consumer\" (the consumer's participant id) is required");
 		return;
 	}
-	if (!body_hash(body, x.hash)) {
+	if (!agora_jcs_sha256_hex(body, x.hash)) {
 		answer_error(out, 400, x.refused_pid, x.m.consumer_pid, "invalid_message", "the body cannot be canonicalised");
 		return;
 	}
@@ -608,7 +577,7 @@ negotiation_receive(struct connector *c, enum agora_dsp_role role, const char *p
 			     agora_dsp_kind_name(x.m.kind));
 		return;
 	}
-	if (!body_hash(body, x.hash)) {
+	if (!agora_jcs_sha256_hex(body, x.hash)) {
 		answer_error(out, 400, ppid, cpid, "invalid_message", "the body cannot be canonicalised");
 		return;
 	}

@@ -60,8 +60,6 @@ void negotiation_on_result(void *ctx, PGconn *db, const char *kind, const char *
 			   const json_t *sent, long status, const json_t *reply,
 			   enum agora_outbox_outcome outcome);
 
-/* pid (or any id) as one URL path segment, percent-encoded (heap). */
-char *negotiation_path_segment(const char *pid);
 /* NULL when requested is the published policy or stricter
  * (agora_policy_narrows), else a heap string saying why not. */
 char *negotiation_offer_narrows(const json_t *published, const json_t *requested);

@@ -1,5 +1,6 @@
 /* jcs.c — see jcs.h.  RFC 8785 JSON Canonicalization Scheme. */
 #include "jcs.h"
+#include "crypto.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -397,4 +398,18 @@ agora_jcs(const json_t *v, size_t *len)
 	if (len)
 		*len = b.len;
 	return agora_buf_steal(&b);
+}
+
+bool
+agora_jcs_sha256_hex(const json_t *v, char out[65])
+{
+	size_t len;
+	char *canon = agora_jcs(v, &len);
+	if (!canon)
+		return false;
+	uint8_t h[AGORA_SHA256_LEN];
+	agora_sha256(canon, len, h);
+	agora_hex(h, sizeof h, out);
+	free(canon);
+	return true;
 }

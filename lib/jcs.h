@@ -10,6 +10,7 @@
 #define AGORA_JCS_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Canonical form of v as a heap string (NUL-terminated, *len set if not
@@ -17,6 +18,11 @@
  * invalid UTF-8 — only possible through Jansson's _nocheck API) or nests
  * deeper than 2048 levels.  v is borrowed. */
 char *agora_jcs(const json_t *v, size_t *len);
+
+/* Lowercase hex SHA-256 of the canonical form of v into out; false when v
+ * cannot be canonicalised.  What "the same JSON document" means across
+ * Agora: identical messages, signed agreements, ledger entries. */
+bool agora_jcs_sha256_hex(const json_t *v, char out[65]);
 
 /* ECMAScript Number::toString of d into buf (>= 32 bytes); false for
  * NaN/Infinity. */

@@ -508,3 +508,27 @@ agora_jwt_status_str(enum agora_jwt_status s)
 	}
 	return "unknown";
 }
+
+struct agora_key *
+agora_jwks_key(const json_t *jwks, const char *kid)
+{
+	size_t i;
+	const json_t *k;
+	json_array_foreach(json_object_get(jwks, "keys"), i, k) {
+		char tp[44], e[128];
+		const char *alg = json_string_value(json_object_get(k, "alg"));
+		if (alg && strcmp(alg, "EdDSA") != 0)
+			continue;
+		/* Only the public members: the thumbprint and the import refuse
+		 * anything else (kid, use) a published key usually carries. */
+		json_t *pub = json_pack("{s:O*, s:O*, s:O*}", "kty", json_object_get(k, "kty"), "crv",
+					json_object_get(k, "crv"), "x", json_object_get(k, "x"));
+		struct agora_key *key = NULL;
+		if (pub && agora_jwk_thumbprint(pub, tp) && !strcmp(tp, kid))
+			key = agora_key_from_jwk(pub, e, sizeof e);
+		json_decref(pub);
+		if (key)
+			return key;
+	}
+	return NULL;
+}

@@ -22,6 +22,10 @@ struct agora_key *agora_key_from_jwk(const json_t *jwk, char *err, size_t errlen
  * into out (44 bytes incl. NUL).  false when the JWK is not OKP/Ed25519. */
 bool agora_jwk_thumbprint(const json_t *jwk, char out[44]);
 bool agora_key_thumbprint(const struct agora_key *k, char out[44]);
+/* The Ed25519 key of a JWK Set ({"keys":[…]}) whose RFC 7638 thumbprint is
+ * kid, as a new key; NULL when none matches (members beyond kty/crv/x, such
+ * as kid, use or alg, are ignored; an alg other than EdDSA skips the key). */
+struct agora_key *agora_jwks_key(const json_t *jwks, const char *kid);
 /* The RFC 7638 mechanism itself, for any key type: members is an object
  * holding exactly the required members of the JWK (e.g. crv, kty, x for
  * OKP; e, kty, n for RSA), all strings.  false when it is not. */

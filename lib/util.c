@@ -288,3 +288,19 @@ agora_mkdir_p(const char *dir)
 	free(p);
 	return rc;
 }
+
+char *
+agora_path_segment(const char *s)
+{
+	struct agora_buf b;
+	agora_buf_init(&b);
+	agora_buf_append(&b, "", 0);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+		    strchr("-._~:@!$&'()*+,;=", *p))
+			agora_buf_append(&b, p, 1);
+		else
+			agora_buf_printf(&b, "%%%02X", *p);
+	}
+	return agora_buf_steal(&b);
+}

@@ -40,6 +40,11 @@ void agora_hex(const uint8_t *in, size_t len, char *out);
 /* A random UUID v4 as "urn:uuid:…" (46 bytes with NUL). */
 void agora_urn_uuid(char out[static 46]);
 
+/* s percent-encoded as one URL path segment (RFC 3986 pchar: unreserved,
+ * sub-delims, ':' and '@' stay), so ids such as urn:uuid:… can go into
+ * paths as they are and nothing else can add a segment.  Heap string. */
+char *agora_path_segment(const char *s);
+
 /* mkdir -p with mode 0700 for what it creates; -1 with errno on failure. */
 int agora_mkdir_p(const char *dir);
 

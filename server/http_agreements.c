@@ -90,23 +90,6 @@ broker_agreement_get(struct agora_req *r)
 	return agora_reply_json(r, 200, o);
 }
 
-/* pid (or any id) as one URL path segment, percent-encoded (heap). */
-static char *
-path_segment(const char *id)
-{
-	struct agora_buf b;
-	agora_buf_init(&b);
-	for (const unsigned char *p = (const unsigned char *)id; *p; p++) {
-		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-		    strchr("-._~:@!$&'()*+,;=", *p))
-			agora_buf_append(&b, p, 1);
-		else
-			agora_buf_printf(&b, "%%%02X", *p);
-	}
-	agora_buf_append(&b, "", 1);
-	return agora_buf_steal(&b);
-}
-
 /* Queue the news of the revocation for the party at base (its connector's
  * base URL; for the consumer its callbackAddress, PUBLIC_URL/dsp/callback)
  * in the caller's transaction: POST {base}…/dsp/callback/agreements/{id}/revoked. */
@@ -119,7 +102,7 @@ notify_party(PGconn *c, const char *base, bool is_callback, const char *party,
 	size_t n = strlen(base);
 	while (n > 0 && base[n - 1] == '/')
 		n--;
-	char *seg = path_segment(agreement_id);
+	char *seg = agora_path_segment(agreement_id);
 	char *url = xasprintf("%.*s%s/agreements/%s/revoked", (int)n, base,
 			      is_callback ? "" : "/dsp/callback", seg);
 	enum agora_qs qs = agora_outbox_put(c, "agreement_revoked", url, party, body, agreement_id);

@@ -27,20 +27,6 @@ static struct agora_outbox *outbox;
 
 /* ---- small helpers -------------------------------------------------------- */
 
-bool
-broker_neg_jcs_sha256(const json_t *v, char out[65])
-{
-	size_t n;
-	char *s = agora_jcs(v, &n);
-	if (!s)
-		return false;
-	uint8_t h[AGORA_SHA256_LEN];
-	agora_sha256(s, n, h);
-	agora_hex(h, sizeof h, out);
-	free(s);
-	return true;
-}
-
 json_t *
 broker_neg_error(const char *provider_pid, const char *consumer_pid, const char *code, const char *reason)
 {
@@ -132,7 +118,7 @@ send_msg(PGconn *c, const struct db_neg *n, const char *leg, enum agora_dsp_kind
 	char *kind = xasprintf("%s %s", leg, agora_dsp_kind_name(k));
 	char sha[65];
 	enum agora_qs qs = AGORA_QS_HARD_ERROR;
-	if (!body || !broker_neg_jcs_sha256(body, sha)) {
+	if (!body || !agora_jcs_sha256_hex(body, sha)) {
 		agora_logf(AGORA_LOG_ERROR, "negotiation", "cannot build %s for %s", kind, n->id);
 		goto out;
 	}
@@ -471,7 +457,7 @@ broker_neg_request(const struct broker *b, const char *sender, const json_t *msg
 			     "supported");
 		goto out;
 	}
-	if (!broker_neg_jcs_sha256(msg, sha)) {
+	if (!agora_jcs_sha256_hex(msg, sha)) {
 		answer_error(out, 400, NULL, m.consumer_pid, "invalid_message",
 			     "the message cannot be canonicalised");
 		goto out;
@@ -621,7 +607,7 @@ on_agreement(PGconn *c, struct msg_ctx *x, struct db_neg *n)
 	json_t *mine = agora_agreement_sign(ag, "broker", x->b->svc.public_url, x->b->svc.key,
 					    x->b->svc.kid);
 	char sha[65];
-	if (!mine || !broker_neg_jcs_sha256(ag, sha)) {
+	if (!mine || !agora_jcs_sha256_hex(ag, sha)) {
 		json_decref(mine);
 		return AGORA_QS_HARD_ERROR;
 	}
@@ -839,7 +825,7 @@ broker_neg_message(const struct broker *b, enum neg_leg leg, const char *sender,
 			     leg == NEG_FROM_CONSUMER ? "providerPid" : "consumerPid");
 		return;
 	}
-	if (!broker_neg_jcs_sha256(msg, sha)) {
+	if (!agora_jcs_sha256_hex(msg, sha)) {
 		answer_error(out, 400, m.provider_pid, m.consumer_pid, "invalid_message",
 			     "the message cannot be canonicalised");
 		return;

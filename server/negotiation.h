@@ -51,8 +51,5 @@ json_t *broker_neg_error(const char *provider_pid, const char *consumer_pid, con
 bool broker_neg_outbox_start(const struct broker *b, const char *conninfo, unsigned workers);
 void broker_neg_outbox_stop(void);
 
-/* SHA-256 of JCS(v) as lowercase hex into out (65 bytes); false when v
- * cannot be canonicalised. */
-bool broker_neg_jcs_sha256(const json_t *v, char out[65]);
 
 #endif
