@@ -72,9 +72,10 @@ main(int argc, char **argv)
 	case AGORA_CONFIG_OK:
 		break;
 	}
-	const char *lvl = OPT("log-level");
-	agora_log_set_level(!strcmp(lvl, "debug") ? AGORA_LOG_DEBUG : !strcmp(lvl, "warn") ? AGORA_LOG_WARN
-			    : !strcmp(lvl, "error") ? AGORA_LOG_ERROR : AGORA_LOG_INFO);
+	if (!agora_log_set_level_name(OPT("log-level"))) {
+		fprintf(stderr, "agora-connector: --log-level takes debug, info, warn or error\n");
+		return 2;
+	}
 	const char *dir = OPT("data-dir");
 	char *keypath = OPT("key") ? xstrdup(OPT("key")) : xasprintf("%s/connector-key.pem", dir);
 	if (agora_mkdir_p(dir) != 0) {
@@ -163,12 +164,7 @@ main(int argc, char **argv)
 	agora_httpc_global_init();
 	connector_auth_setup(&c);
 
-	sigset_t stop;
-	sigemptyset(&stop);
-	sigaddset(&stop, SIGINT);
-	sigaddset(&stop, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &stop, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	agora_stop_signals_block();
 
 	c.svc.server = agora_server_start(&cfg);
 	if (!c.svc.server)
@@ -183,8 +179,7 @@ main(int argc, char **argv)
 	agora_log(AGORA_LOG_INFO, "listening",
 		  json_pack("{s:s, s:s, s:s, s:s, s:s}", "listen", OPT("listen"), "publicUrl", url,
 			    "participant", c.svc.participant_id, "broker", broker, "version", AGORA_VERSION));
-	int sig = 0;
-	sigwait(&stop, &sig);
+	int sig = agora_stop_signals_wait();
 	agora_log(AGORA_LOG_INFO, "stopping", json_pack("{s:i}", "signal", sig));
 	agora_server_stop(c.svc.server);
 	agora_outbox_stop(c.outbox);

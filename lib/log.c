@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/time.h>
 #include <time.h>
 
@@ -15,6 +16,17 @@ void
 agora_log_set_level(enum agora_log_level min)
 {
 	min_level = min;
+}
+
+bool
+agora_log_set_level_name(const char *name)
+{
+	for (size_t i = 0; i < sizeof level_names / sizeof level_names[0]; i++)
+		if (name && strcmp(name, level_names[i]) == 0) {
+			min_level = (enum agora_log_level)i;
+			return true;
+		}
+	return false;
 }
 
 void

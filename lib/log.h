@@ -8,10 +8,14 @@
 #define AGORA_LOG_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 enum agora_log_level { AGORA_LOG_DEBUG, AGORA_LOG_INFO, AGORA_LOG_WARN, AGORA_LOG_ERROR };
 
 void agora_log_set_level(enum agora_log_level min);
+/* By name: "debug", "info", "warn" or "error"; false (level unchanged) for
+ * anything else. */
+bool agora_log_set_level_name(const char *name);
 void agora_log(enum agora_log_level level, const char *msg, json_t *fields);
 /* Shorthand: agora_logf(AGORA_LOG_WARN, "db", "connect failed: %s", err) →
  * {"msg":"db","detail":"connect failed: …"}. */

@@ -3,6 +3,8 @@
 #include "db.h"
 #include "jose.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 
 enum MHD_Result
@@ -60,4 +62,24 @@ agora_svc_openapi(struct agora_req *r)
 	enum MHD_Result ret = agora_reply_text(r, 200, "application/json", doc);
 	free(doc);
 	return ret;
+}
+
+static sigset_t stop_signals;
+
+void
+agora_stop_signals_block(void)
+{
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGINT);
+	sigaddset(&stop_signals, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+int
+agora_stop_signals_wait(void)
+{
+	int sig = 0;
+	sigwait(&stop_signals, &sig);
+	return sig;
 }

@@ -20,6 +20,12 @@ struct agora_service {
 	struct agora_server *server;
 };
 
+/* Process plumbing shared by the daemons: block SIGINT/SIGTERM in every
+ * thread started afterwards (call before starting any) and ignore SIGPIPE;
+ * then, once serving, wait for one of them and return its number. */
+void agora_stop_signals_block(void);
+int agora_stop_signals_wait(void);
+
 enum MHD_Result agora_svc_healthz(struct agora_req *r);
 enum MHD_Result agora_svc_readyz(struct agora_req *r);
 enum MHD_Result agora_svc_metrics(struct agora_req *r);

@@ -62,11 +62,10 @@ main(int argc, char **argv)
 		break;
 	}
 #define OPT(n) agora_config_get(opts, ARRAY_LEN(opts), n)
-	const char *lvl = OPT("log-level");
-	enum agora_log_level level = !strcmp(lvl, "debug") ? AGORA_LOG_DEBUG
-				     : !strcmp(lvl, "warn") ? AGORA_LOG_WARN
-				     : !strcmp(lvl, "error") ? AGORA_LOG_ERROR : AGORA_LOG_INFO;
-	agora_log_set_level(level);
+	if (!agora_log_set_level_name(OPT("log-level"))) {
+		fprintf(stderr, "agora-broker: --log-level takes debug, info, warn or error\n");
+		return 2;
+	}
 	long threads, maxconn, timeout, crawl, cache_ttl, obw;
 	if (!agora_parse_long(OPT("crawl-interval"), 0, 86400 * 7, &crawl) ||
 	    !agora_parse_long(OPT("search-cache-ttl"), 0, 3600, &cache_ttl) ||
@@ -124,12 +123,7 @@ main(int argc, char **argv)
 	agora_db_setup(OPT("db"), tables);
 
 	/* Block the stop signals in every thread; main waits for them. */
-	sigset_t stop;
-	sigemptyset(&stop);
-	sigaddset(&stop, SIGINT);
-	sigaddset(&stop, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &stop, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	agora_stop_signals_block();
 	if (!agora_httpc_global_init())
 		return 1;
 
@@ -163,8 +157,7 @@ main(int argc, char **argv)
 	if (!broker_neg_outbox_start(&b, OPT("db"), (unsigned)obw))
 		return 1;
 
-	int sig = 0;
-	sigwait(&stop, &sig);
+	int sig = agora_stop_signals_wait();
 	agora_log(AGORA_LOG_INFO, "stopping", json_pack("{s:i}", "signal", sig));
 	broker_crawler_stop();
 	agora_server_stop(b.svc.server);
