@@ -781,7 +781,6 @@ agora_server_start(const struct agora_server_config *cfg)
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
 		MHD_OPTION_URI_LOG_CALLBACK, uri_logger, srv,
 		MHD_OPTION_NOTIFY_COMPLETED, completed, srv,
-		MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
 		MHD_OPTION_END);
 	if (!srv->daemon) {
 		agora_logf(AGORA_LOG_ERROR, "listen", "cannot listen on %s", cfg->listen);
