@@ -1,5 +1,6 @@
 /* dsp.c — DSP 2025-1 contract negotiation messages and state machine. */
 #include "dsp.h"
+#include "dsp_impl.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -146,8 +147,8 @@ agora_dsp_is_final(enum agora_dsp_state s)
 /* --- builders -------------------------------------------------------------- */
 
 /* A fresh message object with @context and @type. */
-static json_t *
-msg_new(const char *type)
+json_t *
+dsp_msg_new(const char *type)
 {
 	json_t *m = json_object();
 	json_t *ctx = json_array();
@@ -160,18 +161,18 @@ msg_new(const char *type)
 }
 
 /* Sets key to the string v; false when v is NULL or not valid UTF-8. */
-static bool
-set_str(json_t *obj, const char *key, const char *v)
+bool
+dsp_set_str(json_t *obj, const char *key, const char *v)
 {
 	json_t *s = v ? json_string(v) : NULL;
 	return s && json_object_set_new(obj, key, s) == 0;
 }
 
 /* Sets key to v when v is not NULL; false only for invalid UTF-8. */
-static bool
-set_opt_str(json_t *obj, const char *key, const char *v)
+bool
+dsp_set_opt_str(json_t *obj, const char *key, const char *v)
 {
-	return !v || set_str(obj, key, v);
+	return !v || dsp_set_str(obj, key, v);
 }
 
 static bool
@@ -182,10 +183,10 @@ set_copy(json_t *obj, const char *key, const json_t *v)
 }
 
 /* "code" and "reason" of terminations and errors. */
-static bool
-set_code_reason(json_t *obj, const char *code, const char *const reason[], size_t n)
+bool
+dsp_set_code_reason(json_t *obj, const char *code, const char *const reason[], size_t n)
 {
-	if (!set_opt_str(obj, "code", code))
+	if (!dsp_set_opt_str(obj, "code", code))
 		return false;
 	if (n == 0)
 		return true;
@@ -203,8 +204,8 @@ set_code_reason(json_t *obj, const char *code, const char *const reason[], size_
 }
 
 /* Returns m, or NULL after freeing it when ok is false. */
-static json_t *
-finish(json_t *m, bool ok)
+json_t *
+dsp_finish(json_t *m, bool ok)
 {
 	if (ok)
 		return m;
@@ -218,11 +219,11 @@ agora_dsp_contract_request_new(const char *consumer_pid, const char *provider_pi
 {
 	if (!provider_pid == !callback_address)
 		return NULL;
-	json_t *m = msg_new(TYPE_REQUEST);
-	bool ok = set_opt_str(m, "providerPid", provider_pid) &&
-		  set_str(m, "consumerPid", consumer_pid) && set_copy(m, "offer", offer) &&
-		  set_opt_str(m, "callbackAddress", callback_address);
-	return finish(m, ok);
+	json_t *m = dsp_msg_new(TYPE_REQUEST);
+	bool ok = dsp_set_opt_str(m, "providerPid", provider_pid) &&
+		  dsp_set_str(m, "consumerPid", consumer_pid) && set_copy(m, "offer", offer) &&
+		  dsp_set_opt_str(m, "callbackAddress", callback_address);
+	return dsp_finish(m, ok);
 }
 
 json_t *
@@ -231,29 +232,29 @@ agora_dsp_contract_offer_new(const char *provider_pid, const char *consumer_pid,
 {
 	if (!consumer_pid == !callback_address)
 		return NULL;
-	json_t *m = msg_new(TYPE_OFFER);
-	bool ok = set_str(m, "providerPid", provider_pid) &&
-		  set_opt_str(m, "consumerPid", consumer_pid) && set_copy(m, "offer", offer) &&
-		  set_opt_str(m, "callbackAddress", callback_address);
-	return finish(m, ok);
+	json_t *m = dsp_msg_new(TYPE_OFFER);
+	bool ok = dsp_set_str(m, "providerPid", provider_pid) &&
+		  dsp_set_opt_str(m, "consumerPid", consumer_pid) && set_copy(m, "offer", offer) &&
+		  dsp_set_opt_str(m, "callbackAddress", callback_address);
+	return dsp_finish(m, ok);
 }
 
 json_t *
 agora_dsp_agreement_message_new(const char *provider_pid, const char *consumer_pid,
 				const json_t *agreement)
 {
-	json_t *m = msg_new(TYPE_AGREEMENT);
-	bool ok = set_str(m, "providerPid", provider_pid) &&
-		  set_str(m, "consumerPid", consumer_pid) && set_copy(m, "agreement", agreement);
-	return finish(m, ok);
+	json_t *m = dsp_msg_new(TYPE_AGREEMENT);
+	bool ok = dsp_set_str(m, "providerPid", provider_pid) &&
+		  dsp_set_str(m, "consumerPid", consumer_pid) && set_copy(m, "agreement", agreement);
+	return dsp_finish(m, ok);
 }
 
 json_t *
 agora_dsp_verification_new(const char *provider_pid, const char *consumer_pid)
 {
-	json_t *m = msg_new(TYPE_VERIFICATION);
-	bool ok = set_str(m, "providerPid", provider_pid) && set_str(m, "consumerPid", consumer_pid);
-	return finish(m, ok);
+	json_t *m = dsp_msg_new(TYPE_VERIFICATION);
+	bool ok = dsp_set_str(m, "providerPid", provider_pid) && dsp_set_str(m, "consumerPid", consumer_pid);
+	return dsp_finish(m, ok);
 }
 
 json_t *
@@ -266,21 +267,21 @@ agora_dsp_event_new(const char *provider_pid, const char *consumer_pid, enum ago
 		type = "FINALIZED";
 	else
 		return NULL;
-	json_t *m = msg_new(TYPE_EVENT);
-	bool ok = set_str(m, "providerPid", provider_pid) &&
-		  set_str(m, "consumerPid", consumer_pid) && set_str(m, "eventType", type);
-	return finish(m, ok);
+	json_t *m = dsp_msg_new(TYPE_EVENT);
+	bool ok = dsp_set_str(m, "providerPid", provider_pid) &&
+		  dsp_set_str(m, "consumerPid", consumer_pid) && dsp_set_str(m, "eventType", type);
+	return dsp_finish(m, ok);
 }
 
 json_t *
 agora_dsp_termination_new(const char *provider_pid, const char *consumer_pid, const char *code,
 			  const char *const reason[], size_t n_reason)
 {
-	json_t *m = msg_new(TYPE_TERMINATION);
-	bool ok = set_str(m, "providerPid", provider_pid) &&
-		  set_str(m, "consumerPid", consumer_pid) &&
-		  set_code_reason(m, code, reason, n_reason);
-	return finish(m, ok);
+	json_t *m = dsp_msg_new(TYPE_TERMINATION);
+	bool ok = dsp_set_str(m, "providerPid", provider_pid) &&
+		  dsp_set_str(m, "consumerPid", consumer_pid) &&
+		  dsp_set_code_reason(m, code, reason, n_reason);
+	return dsp_finish(m, ok);
 }
 
 json_t *
@@ -290,27 +291,27 @@ agora_dsp_negotiation_new(const char *provider_pid, const char *consumer_pid,
 	const char *name = agora_dsp_state_name(state);
 	if (!name)
 		return NULL;
-	json_t *m = msg_new(TYPE_NEGOTIATION);
-	bool ok = set_str(m, "providerPid", provider_pid) &&
-		  set_str(m, "consumerPid", consumer_pid) && set_str(m, "state", name);
-	return finish(m, ok);
+	json_t *m = dsp_msg_new(TYPE_NEGOTIATION);
+	bool ok = dsp_set_str(m, "providerPid", provider_pid) &&
+		  dsp_set_str(m, "consumerPid", consumer_pid) && dsp_set_str(m, "state", name);
+	return dsp_finish(m, ok);
 }
 
 json_t *
 agora_dsp_error_new(const char *provider_pid, const char *consumer_pid, const char *code,
 		    const char *const reason[], size_t n_reason)
 {
-	json_t *m = msg_new(TYPE_ERROR);
-	bool ok = set_opt_str(m, "providerPid", provider_pid) &&
-		  set_opt_str(m, "consumerPid", consumer_pid) &&
-		  set_code_reason(m, code, reason, n_reason);
-	return finish(m, ok);
+	json_t *m = dsp_msg_new(TYPE_ERROR);
+	bool ok = dsp_set_opt_str(m, "providerPid", provider_pid) &&
+		  dsp_set_opt_str(m, "consumerPid", consumer_pid) &&
+		  dsp_set_code_reason(m, code, reason, n_reason);
+	return dsp_finish(m, ok);
 }
 
 /* --- parser ---------------------------------------------------------------- */
 
-static void __attribute__((format(printf, 3, 4)))
-set_err(char *err, size_t errlen, const char *fmt, ...)
+void __attribute__((format(printf, 3, 4)))
+dsp_set_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	if (!err || errlen == 0)
 		return;
@@ -320,23 +321,11 @@ set_err(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Where check failures are reported. */
-struct ctx {
-	char *err;
-	size_t errlen;
-};
-
-#define FAIL(c, ...)                                      \
-	do {                                              \
-		set_err((c)->err, (c)->errlen, __VA_ARGS__); \
-		return false;                             \
-	} while (0)
-
 /* A string member of obj: present (when required), a string, non-empty,
  * ≤ max bytes, without NUL or other control characters.  *out borrows it
  * (NULL when absent and optional). */
-static bool
-get_str(struct ctx *c, const json_t *obj, const char *where, const char *key, bool required,
+bool
+dsp_get_str(struct dsp_ctx *c, const json_t *obj, const char *where, const char *key, bool required,
 	size_t max, const char **out)
 {
 	const json_t *v = json_object_get(obj, key);
@@ -364,14 +353,14 @@ get_str(struct ctx *c, const json_t *obj, const char *where, const char *key, bo
 }
 
 static bool
-get_pid(struct ctx *c, const json_t *msg, const char *key, bool required, const char **out)
+get_pid(struct dsp_ctx *c, const json_t *msg, const char *key, bool required, const char **out)
 {
-	return get_str(c, msg, "", key, required, AGORA_DSP_PID_MAX, out);
+	return dsp_get_str(c, msg, "", key, required, AGORA_DSP_PID_MAX, out);
 }
 
 /* An http or https URL with a non-empty host and no spaces. */
-static bool
-is_http_url(const char *s)
+bool
+dsp_is_http_url(const char *s)
 {
 	const char *rest;
 	if (strncasecmp(s, "https://", 8) == 0)
@@ -390,11 +379,11 @@ is_http_url(const char *s)
 }
 
 static bool
-get_callback(struct ctx *c, const json_t *msg, bool required, const char **out)
+get_callback(struct dsp_ctx *c, const json_t *msg, bool required, const char **out)
 {
-	if (!get_str(c, msg, "", "callbackAddress", required, AGORA_DSP_URL_MAX, out))
+	if (!dsp_get_str(c, msg, "", "callbackAddress", required, AGORA_DSP_URL_MAX, out))
 		return false;
-	if (*out && !is_http_url(*out))
+	if (*out && !dsp_is_http_url(*out))
 		FAIL(c, "callbackAddress: not an http(s) URL");
 	return true;
 }
@@ -402,7 +391,7 @@ get_callback(struct ctx *c, const json_t *msg, bool required, const char **out)
 /* A non-empty array of ODRL rules (objects with a string action and, per
  * DSP, no target of their own). */
 static bool
-check_rules(struct ctx *c, const json_t *policy, const char *where, const char *key, bool *present)
+check_rules(struct dsp_ctx *c, const json_t *policy, const char *where, const char *key, bool *present)
 {
 	const json_t *a = json_object_get(policy, key);
 	*present = a != NULL;
@@ -434,19 +423,19 @@ check_rules(struct ctx *c, const json_t *policy, const char *where, const char *
 /* The members Offer and Agreement share: @type, @id, target, rules.  name
  * is the member holding p ("offer", "agreement"). */
 static bool
-check_policy(struct ctx *c, const json_t *p, const char *name, const char *type)
+check_policy(struct dsp_ctx *c, const json_t *p, const char *name, const char *type)
 {
 	char where[32];
 	snprintf(where, sizeof where, "%s.", name);
 	const char *s;
 	if (!json_is_object(p))
 		FAIL(c, "%s: not an object", name);
-	if (!get_str(c, p, where, "@type", true, 64, &s))
+	if (!dsp_get_str(c, p, where, "@type", true, 64, &s))
 		return false;
 	if (strcmp(s, type) != 0)
 		FAIL(c, "%s@type: must be \"%s\"", where, type);
-	if (!get_str(c, p, where, "@id", true, AGORA_DSP_IRI_MAX, &s) ||
-	    !get_str(c, p, where, "target", true, AGORA_DSP_IRI_MAX, &s))
+	if (!dsp_get_str(c, p, where, "@id", true, AGORA_DSP_IRI_MAX, &s) ||
+	    !dsp_get_str(c, p, where, "target", true, AGORA_DSP_IRI_MAX, &s))
 		return false;
 	const json_t *profile = json_object_get(p, "profile");
 	if (profile && !json_is_string(profile) && !json_is_array(profile))
@@ -462,7 +451,7 @@ check_policy(struct ctx *c, const json_t *p, const char *name, const char *type)
 }
 
 static bool
-check_offer(struct ctx *c, const json_t *msg, const json_t **out)
+check_offer(struct dsp_ctx *c, const json_t *msg, const json_t **out)
 {
 	*out = json_object_get(msg, "offer");
 	if (!*out)
@@ -471,7 +460,7 @@ check_offer(struct ctx *c, const json_t *msg, const json_t **out)
 }
 
 static bool
-check_agreement(struct ctx *c, const json_t *msg, const json_t **out)
+check_agreement(struct dsp_ctx *c, const json_t *msg, const json_t **out)
 {
 	const json_t *a = json_object_get(msg, "agreement");
 	*out = a;
@@ -480,9 +469,9 @@ check_agreement(struct ctx *c, const json_t *msg, const json_t **out)
 	if (!check_policy(c, a, "agreement", "Agreement"))
 		return false;
 	const char *s;
-	if (!get_str(c, a, "agreement.", "assigner", true, AGORA_DSP_IRI_MAX, &s) ||
-	    !get_str(c, a, "agreement.", "assignee", true, AGORA_DSP_IRI_MAX, &s) ||
-	    !get_str(c, a, "agreement.", "timestamp", true, 64, &s))
+	if (!dsp_get_str(c, a, "agreement.", "assigner", true, AGORA_DSP_IRI_MAX, &s) ||
+	    !dsp_get_str(c, a, "agreement.", "assignee", true, AGORA_DSP_IRI_MAX, &s) ||
+	    !dsp_get_str(c, a, "agreement.", "timestamp", true, 64, &s))
 		return false;
 	int64_t ms;
 	if (!agora_time_parse_rfc3339(s, &ms))
@@ -490,8 +479,8 @@ check_agreement(struct ctx *c, const json_t *msg, const json_t **out)
 	return true;
 }
 
-static bool
-check_context(struct ctx *c, const json_t *msg)
+bool
+dsp_check_context(struct dsp_ctx *c, const json_t *msg)
 {
 	const json_t *ctx = json_object_get(msg, "@context");
 	if (!ctx)
@@ -513,10 +502,10 @@ check_context(struct ctx *c, const json_t *msg)
 }
 
 /* code (string) and reason (non-empty array), both optional. */
-static bool
-check_code_reason(struct ctx *c, const json_t *msg, const char **code, const json_t **reason)
+bool
+dsp_check_code_reason(struct dsp_ctx *c, const json_t *msg, const char **code, const json_t **reason)
 {
-	if (!get_str(c, msg, "", "code", false, 256, code))
+	if (!dsp_get_str(c, msg, "", "code", false, 256, code))
 		return false;
 	*reason = json_object_get(msg, "reason");
 	if (*reason && !json_is_array(*reason))
@@ -527,12 +516,12 @@ check_code_reason(struct ctx *c, const json_t *msg, const char **code, const jso
 }
 
 static bool
-parse_message(struct ctx *c, const json_t *msg, struct agora_dsp_msg *m)
+parse_message(struct dsp_ctx *c, const json_t *msg, struct agora_dsp_msg *m)
 {
 	memset(m, 0, sizeof *m);
 	if (!json_is_object(msg))
 		FAIL(c, "message: not a JSON object");
-	if (!check_context(c, msg))
+	if (!dsp_check_context(c, msg))
 		return false;
 	const json_t *t = json_object_get(msg, "@type");
 	if (!t)
@@ -575,7 +564,7 @@ parse_message(struct ctx *c, const json_t *msg, struct agora_dsp_msg *m)
 	if (strcmp(m->type, TYPE_EVENT) == 0) {
 		if (!get_pid(c, msg, "providerPid", true, &m->provider_pid) ||
 		    !get_pid(c, msg, "consumerPid", true, &m->consumer_pid) ||
-		    !get_str(c, msg, "", "eventType", true, 32, &m->event_type))
+		    !dsp_get_str(c, msg, "", "eventType", true, 32, &m->event_type))
 			return false;
 		if (strcmp(m->event_type, "ACCEPTED") == 0)
 			m->kind = AGORA_DSP_MSG_EVENT_ACCEPTED;
@@ -589,7 +578,7 @@ parse_message(struct ctx *c, const json_t *msg, struct agora_dsp_msg *m)
 		m->kind = AGORA_DSP_MSG_TERMINATION;
 		return get_pid(c, msg, "providerPid", true, &m->provider_pid) &&
 		       get_pid(c, msg, "consumerPid", true, &m->consumer_pid) &&
-		       check_code_reason(c, msg, &m->code, &m->reason);
+		       dsp_check_code_reason(c, msg, &m->code, &m->reason);
 	}
 	FAIL(c, "@type: not a contract negotiation message");
 }
@@ -598,17 +587,17 @@ int
 agora_dsp_parse_negotiation_message(const json_t *msg, struct agora_dsp_msg *out, char *err,
 				    size_t errlen)
 {
-	struct ctx c = { err, errlen };
+	struct dsp_ctx c = { err, errlen };
 	return parse_message(&c, msg, out) ? 0 : -1;
 }
 
 static bool
-parse_reply(struct ctx *c, const json_t *reply, struct agora_dsp_reply *r)
+parse_reply(struct dsp_ctx *c, const json_t *reply, struct agora_dsp_reply *r)
 {
 	memset(r, 0, sizeof *r);
 	if (!json_is_object(reply))
 		FAIL(c, "reply: not a JSON object");
-	if (!check_context(c, reply))
+	if (!dsp_check_context(c, reply))
 		return false;
 	const json_t *t = json_object_get(reply, "@type");
 	if (!json_is_string(t))
@@ -618,7 +607,7 @@ parse_reply(struct ctx *c, const json_t *reply, struct agora_dsp_reply *r)
 		const char *state;
 		if (!get_pid(c, reply, "providerPid", true, &r->provider_pid) ||
 		    !get_pid(c, reply, "consumerPid", true, &r->consumer_pid) ||
-		    !get_str(c, reply, "", "state", true, 32, &state))
+		    !dsp_get_str(c, reply, "", "state", true, 32, &state))
 			return false;
 		if (!agora_dsp_state_from_name(state, &r->state))
 			FAIL(c, "state: not a negotiation state");
@@ -628,7 +617,7 @@ parse_reply(struct ctx *c, const json_t *reply, struct agora_dsp_reply *r)
 		r->is_error = true;
 		return get_pid(c, reply, "providerPid", false, &r->provider_pid) &&
 		       get_pid(c, reply, "consumerPid", false, &r->consumer_pid) &&
-		       check_code_reason(c, reply, &r->code, &r->reason);
+		       dsp_check_code_reason(c, reply, &r->code, &r->reason);
 	}
 	FAIL(c, "@type: not ContractNegotiation or ContractNegotiationError");
 }
@@ -636,6 +625,6 @@ parse_reply(struct ctx *c, const json_t *reply, struct agora_dsp_reply *r)
 int
 agora_dsp_parse_reply(const json_t *reply, struct agora_dsp_reply *out, char *err, size_t errlen)
 {
-	struct ctx c = { err, errlen };
+	struct dsp_ctx c = { err, errlen };
 	return parse_reply(&c, reply, out) ? 0 : -1;
 }
