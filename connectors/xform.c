@@ -553,6 +553,7 @@ struct build {
 	const char **errsym;
 	char *detail;
 	size_t dlen;
+	const char *time_field, *thing_field;	/* as the dataset declares them */
 	bool agg_list_seen;
 	bool *agg_in;	/* ncols: in every aggregate duty's list so far */
 	bool from_set, to_set;
@@ -637,14 +638,14 @@ anonymize_duty(struct build *b, const json_t *duty)
 	}
 	for (size_t i = 0; i < list_size(list); i++) {
 		const char *f = list_item(list, i);
-		if (strcmp(f, "thing") == 0) {
+		if (strcmp(f, "thing") == 0 || strcmp(f, b->thing_field) == 0) {
 			if (how > p->thing_anon)
 				p->thing_anon = how;
 			continue;
 		}
-		if (strcmp(f, "timestamp") == 0) {
+		if (strcmp(f, "timestamp") == 0 || strcmp(f, b->time_field) == 0) {
 			fail(b->errsym, "invalid_agreement", b->detail, b->dlen,
-			     "%s: the time field \"timestamp\" cannot be anonymized", b->where);
+			     "%s: the time field \"%s\" cannot be anonymized", b->where, f);
 			return false;
 		}
 		ssize_t c = col_index(p, f);
@@ -978,10 +979,11 @@ read_query(struct build *b, const json_t *q, bool *want)
 /* plan                                                                 */
 
 struct xform_plan *
-xform_plan_new(const json_t *agreement, const json_t *query, const struct xform_field *fields,
-	       size_t nfields, const uint8_t *key, const char **errsym, char *detail,
-	       size_t detail_len)
+xform_plan_new(const json_t *agreement, const json_t *query, const struct xform_dataset *ds,
+	       const uint8_t *key, const char **errsym, char *detail, size_t detail_len)
 {
+	const struct xform_field *fields = ds->fields;
+	size_t nfields = ds->nfields;
 	static const char *dummy;
 	if (!errsym)
 		errsym = &dummy;
@@ -989,13 +991,16 @@ xform_plan_new(const json_t *agreement, const json_t *query, const struct xform_
 	p->day_cached = INT64_MIN;
 	p->cols = xcalloc(nfields ? nfields : 1, sizeof(*p->cols));
 	bool *want = xcalloc(nfields ? nfields : 1, sizeof(bool));
-	struct build b = { .p = p, .errsym = errsym, .detail = detail, .dlen = detail_len };
+	struct build b = { .p = p, .errsym = errsym, .detail = detail, .dlen = detail_len,
+			   .time_field = ds->time_field ? ds->time_field : "timestamp",
+			   .thing_field = ds->thing_field ? ds->thing_field : "thing" };
 	b.agg_in = xcalloc(nfields ? nfields : 1, sizeof(bool));
 	bool ok = false;
 
 	for (size_t i = 0; i < nfields; i++) {
 		const char *n = fields[i].name;
 		if (!n || !*n || strcmp(n, "timestamp") == 0 || strcmp(n, "thing") == 0 ||
+		    strcmp(n, b.time_field) == 0 || strcmp(n, b.thing_field) == 0 ||
 		    strcmp(n, "bucketStart") == 0 || strcmp(n, "bucket_start") == 0 ||
 		    col_index(p, n) >= 0) {
 			fail(errsym, "invalid_dataset", detail, detail_len,
@@ -1519,7 +1524,7 @@ val(const struct xform_plan *p, size_t c)
 void
 xform_begin(struct xform_plan *p, struct agora_buf *out)
 {
-	reserve(out, 0);
+	put(out, "", 0);	/* data is never NULL, even when nothing is written */
 	if (p->fmt == XFORM_JSON) {
 		putc1(out, '[');
 		return;
@@ -1914,7 +1919,7 @@ bad:
 void
 xform_end(struct xform_plan *p, struct agora_buf *out)
 {
-	reserve(out, 0);
+	put(out, "", 0);	/* data is never NULL, even when nothing is written */
 	if (p->agg && p->nactive)
 		flush_bucket(p, out);
 	if (p->fmt == XFORM_JSON)

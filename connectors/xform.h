@@ -58,11 +58,23 @@ struct xform_field {
 	bool numeric;
 };
 
+/* The dataset as its observations source declares it (ingest.h's
+ * agora_obs_schema: fields[i].name, type number/integer → numeric,
+ * time_field, thing_field).  An anonymize duty may name the thing and the
+ * time field by their declared names or as "thing" / "timestamp"; the
+ * output always calls them timestamp (bucketStart) and thing. */
+struct xform_dataset {
+	const struct xform_field *fields;	/* value fields, schema order */
+	size_t nfields;
+	const char *time_field;		/* NULL: "timestamp" */
+	const char *thing_field;	/* NULL: "thing" */
+};
+
 struct xform_plan;
 
 /* The plan for one transfer.  agreement is the ODRL Agreement as signed;
- * query may be NULL (everything the agreement allows, as CSV); fields are
- * the dataset's value fields (copied); key is the provider's 32-byte secret
+ * query may be NULL (everything the agreement allows, as CSV); ds is the
+ * dataset (copied); key is the provider's 32-byte secret
  * for pseudonyms (may be NULL when the agreement hashes nothing).  Nothing
  * is borrowed past the call.
  *
@@ -71,9 +83,8 @@ struct xform_plan;
  * detail ("query.fields[1]: \"lat\" is dropped by the agreement
  * (permission[0].duty[0])"). */
 struct xform_plan *xform_plan_new(const json_t *agreement, const json_t *query,
-				  const struct xform_field *fields, size_t nfields,
-				  const uint8_t *key, const char **errsym, char *detail,
-				  size_t detail_len);
+				  const struct xform_dataset *ds, const uint8_t *key,
+				  const char **errsym, char *detail, size_t detail_len);
 void xform_plan_free(struct xform_plan *p);
 
 /* The effective observation-time window: from inclusive, to exclusive,

@@ -18,7 +18,7 @@ static const struct xform_field fields[] = {
 	{ "label", false },
 	{ "ok", false },
 };
-#define NFIELDS (sizeof(fields) / sizeof(fields[0]))
+static const struct xform_dataset dataset = { fields, sizeof(fields) / sizeof(fields[0]), NULL, NULL };
 
 static uint8_t key[32];
 /* Pseudonyms computed independently (Python's hmac module) for key
@@ -79,7 +79,7 @@ plan_id(const char *id, const char *members, const char *query)
 	json_t *a = agreement(id, members), *q = parse(query);
 	errsym = NULL;
 	detail[0] = '\0';
-	struct xform_plan *p = xform_plan_new(a, q, fields, NFIELDS, key, &errsym, detail, sizeof detail);
+	struct xform_plan *p = xform_plan_new(a, q, &dataset, key, &errsym, detail, sizeof detail);
 	json_decref(a);
 	json_decref(q);
 	return p;
@@ -783,15 +783,15 @@ Test(xform, agreement_refusals)
 	/* hashing needs a key and an agreement id */
 	json_t *a = agreement("urn:uuid:agr-1", "\"obligation\":[{\"action\":\"anonymize\","
 						 "\"agora:method\":\"hash\",\"fields\":[\"thing\"]}]");
-	cr_assert_null(xform_plan_new(a, NULL, fields, NFIELDS, NULL, &errsym, detail, sizeof detail));
+	cr_assert_null(xform_plan_new(a, NULL, &dataset, NULL, &errsym, detail, sizeof detail));
 	cr_assert_str_eq(errsym, "invalid_agreement");
 	json_object_del(a, "@id");
-	cr_assert_null(xform_plan_new(a, NULL, fields, NFIELDS, key, &errsym, detail, sizeof detail));
+	cr_assert_null(xform_plan_new(a, NULL, &dataset, key, &errsym, detail, sizeof detail));
 	cr_assert_str_eq(errsym, "invalid_agreement");
 	cr_assert(strstr(detail, "@id"), "%s", detail);
 	json_decref(a);
 	json_t *s = json_string("not an agreement");
-	cr_assert_null(xform_plan_new(s, NULL, fields, NFIELDS, key, &errsym, detail, sizeof detail));
+	cr_assert_null(xform_plan_new(s, NULL, &dataset, key, &errsym, detail, sizeof detail));
 	cr_assert_str_eq(errsym, "invalid_agreement");
 	json_decref(s);
 }
@@ -811,9 +811,34 @@ Test(xform, dataset_field_refusals)
 	json_t *a = agreement("urn:uuid:agr-1", "");
 	static const struct xform_field dup[] = { { "temp", true }, { "temp", false } };
 	static const struct xform_field reserved[] = { { "thing", false } };
-	cr_assert_null(xform_plan_new(a, NULL, dup, 2, key, &errsym, detail, sizeof detail));
+	static const struct xform_field sensor[] = { { "sensor", false } };
+	struct xform_dataset ds = { dup, 2, NULL, NULL };
+	cr_assert_null(xform_plan_new(a, NULL, &ds, key, &errsym, detail, sizeof detail));
 	cr_assert_str_eq(errsym, "invalid_dataset");
-	cr_assert_null(xform_plan_new(a, NULL, reserved, 1, key, &errsym, detail, sizeof detail));
+	ds = (struct xform_dataset){ reserved, 1, NULL, NULL };
+	cr_assert_null(xform_plan_new(a, NULL, &ds, key, &errsym, detail, sizeof detail));
 	cr_assert_str_eq(errsym, "invalid_dataset");
+	ds = (struct xform_dataset){ sensor, 1, "ts", "sensor" };
+	cr_assert_null(xform_plan_new(a, NULL, &ds, key, &errsym, detail, sizeof detail));
+	cr_assert_str_eq(errsym, "invalid_dataset");
+	cr_assert(strstr(detail, "sensor"), "%s", detail);
+	json_decref(a);
+}
+
+Test(xform, declared_thing_and_time_names_are_understood)
+{
+	static const struct xform_field f[] = { { "no2", true } };
+	struct xform_dataset ds = { f, 1, "observedAt", "sensor" };
+	json_t *a = agreement("urn:uuid:agr-1", "\"obligation\":[{\"action\":\"anonymize\","
+						 "\"agora:method\":\"hash\",\"fields\":[\"sensor\"]}]");
+	struct xform_plan *p = xform_plan_new(a, NULL, &ds, key, &errsym, detail, sizeof detail);
+	cr_assert_not_null(p, "%s: %s", errsym, detail);
+	static const struct row rows[] = { { T0, "s1", "{\"no2\":12}" } };
+	expect(p, rows, 1, "timestamp,thing,no2\r\n2026-05-01T10:00:00.000Z," PS_S1 ",12\r\n");
+	json_decref(a);
+	a = agreement("urn:uuid:agr-1", "\"obligation\":[{\"action\":\"anonymize\",\"fields\":[\"observedAt\"]}]");
+	cr_assert_null(xform_plan_new(a, NULL, &ds, key, &errsym, detail, sizeof detail));
+	cr_assert_str_eq(errsym, "invalid_agreement");
+	cr_assert(strstr(detail, "observedAt"), "%s", detail);
 	json_decref(a);
 }
