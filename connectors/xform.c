@@ -1159,13 +1159,17 @@ uint64_t xform_rows_outside(const struct xform_plan *p) { return p->outside; }
 /* ------------------------------------------------------------------ */
 /* cells                                                                */
 
-/* RFC 4180: quoted when it has a comma, quote, CR or LF; quotes doubled. */
+/* RFC 4180: quoted when it has a comma, quote, CR or LF, quotes doubled;
+ * also when it starts or ends with a space or tab, which some readers trim
+ * from unquoted cells. */
 static void
 csv_cell(struct agora_buf *out, const char *s, size_t n)
 {
 	size_t i = 0;
 	while (i < n && s[i] != ',' && s[i] != '"' && s[i] != '\n' && s[i] != '\r')
 		i++;
+	if (n && (s[0] == ' ' || s[0] == '\t' || s[n - 1] == ' ' || s[n - 1] == '\t'))
+		i = 0;
 	if (i == n) {
 		put(out, s, n);
 		return;

@@ -4,6 +4,7 @@
 #include "util.h"
 
 #include <criterion/criterion.h>
+#include <csv.h>
 #include <openssl/evp.h>
 #include <string.h>
 
@@ -841,4 +842,164 @@ Test(xform, declared_thing_and_time_names_are_understood)
 	cr_assert_str_eq(errsym, "invalid_agreement");
 	cr_assert(strstr(detail, "observedAt"), "%s", detail);
 	json_decref(a);
+}
+
+/* ---- round trips through independent readers ---------------------------- */
+
+static uint64_t rng = 0x9e3779b97f4a7c15ULL;
+
+static uint64_t
+next_rand(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+/* A random UTF-8 string of awkward pieces (no NUL). */
+static char *
+random_text(void)
+{
+	static const char *const pieces[] = { "a", "Z", "0", " ", ",", "\"", "\\", "\n", "\r", "\t",
+					      "\x01", "\x1f", "/", "\xc3\xa9", "\xe2\x80\xa8",
+					      "\xf0\x9f\x98\x80", "=", ";", "{", "}" };
+	struct agora_buf b;
+	agora_buf_init(&b);
+	size_t n = next_rand() % 12;
+	for (size_t i = 0; i < n; i++)
+		agora_buf_puts(&b, pieces[next_rand() % (sizeof(pieces) / sizeof(pieces[0]))]);
+	return agora_buf_steal(&b);
+}
+
+struct cells {
+	char *cell[8];
+	size_t n;
+	size_t rows;
+	char *want[8];	/* the row expected next */
+	size_t nwant;
+	int mismatches;
+};
+
+static void
+csv_field(void *s, size_t len, void *data)
+{
+	struct cells *c = data;
+	if (c->n < 8)
+		c->cell[c->n] = xstrndup(s ? s : "", len);
+	c->n++;
+}
+
+static void
+csv_row_end(int ch, void *data)
+{
+	(void)ch;
+	struct cells *c = data;
+	if (c->rows > 0) {	/* the header is row 0 */
+		if (c->n != c->nwant)
+			c->mismatches++;
+		for (size_t i = 0; i < c->n && i < c->nwant && i < 8; i++)
+			if (strcmp(c->cell[i], c->want[i]))
+				c->mismatches++;
+	}
+	for (size_t i = 0; i < c->n && i < 8; i++)
+		free(c->cell[i]);
+	c->n = 0;
+	c->rows++;
+}
+
+Test(xform, random_strings_round_trip_through_jansson_and_libcsv)
+{
+	for (int round = 0; round < 300; round++) {
+		char *thing = random_text(), *label = random_text();
+		if (!*thing) {
+			free(thing);
+			thing = xstrdup("t");
+		}
+		json_t *v = json_pack("{s:s, s:f, s:b}", "label", label, "temp", (double)(next_rand() % 2000) / 8 - 100,
+				      "ok", (int)(next_rand() & 1));
+		/* as jsonb would render it, or with every non-ASCII character escaped */
+		char *vals = json_dumps(v, (round & 1) ? JSON_ENSURE_ASCII : 0);
+
+		/* NDJSON read back by Jansson */
+		struct xform_plan *p = plan("", "{\"format\":\"ndjson\"}");
+		struct agora_buf out;
+		agora_buf_init(&out);
+		xform_begin(p, &out);
+		cr_assert_eq(xform_row(p, T0, thing, vals, strlen(vals), &out), 1, "refused %s", vals);
+		xform_end(p, &out);
+		json_error_t e;
+		json_t *got = json_loads(out.data, 0, &e);
+		cr_assert_not_null(got, "output is not JSON (%s): %s", e.text, out.data);
+		cr_assert_str_eq(json_string_value(json_object_get(got, "thing")), thing);
+		cr_assert_str_eq(json_string_value(json_object_get(got, "label")), label);
+		cr_assert(json_equal(json_object_get(got, "temp"), json_object_get(v, "temp")));
+		cr_assert(json_equal(json_object_get(got, "ok"), json_object_get(v, "ok")));
+		json_decref(got);
+		agora_buf_cleanup(&out);
+		xform_plan_free(p);
+
+		/* CSV read back by libcsv, strictly */
+		p = plan("", "{\"fields\":[\"label\"]}");
+		agora_buf_init(&out);
+		xform_begin(p, &out);
+		cr_assert_eq(xform_row(p, T0, thing, vals, strlen(vals), &out), 1);
+		xform_end(p, &out);
+		struct cells c = { .want = { "2026-05-01T10:00:00.000Z", thing, label }, .nwant = 3 };
+		struct csv_parser cp;
+		cr_assert_eq(csv_init(&cp, CSV_STRICT | CSV_STRICT_FINI), 0);
+		cr_assert_eq(csv_parse(&cp, out.data, out.len, csv_field, csv_row_end, &c), out.len,
+			     "libcsv: %s in %s", csv_strerror(csv_error(&cp)), out.data);
+		cr_assert_eq(csv_fini(&cp, csv_field, csv_row_end, &c), 0);
+		csv_free(&cp);
+		cr_assert_eq(c.rows, 2, "%zu rows in %s", c.rows, out.data);
+		cr_assert_eq(c.mismatches, 0, "thing %s label %s gave %s", thing, label, out.data);
+		agora_buf_cleanup(&out);
+		xform_plan_free(p);
+
+		free(vals);
+		json_decref(v);
+		free(thing);
+		free(label);
+	}
+}
+
+Test(xform, csv_quotes_cells_with_edge_whitespace)
+{
+	static const struct row rows[] = { { T0, " s", "{\"label\":\"a\\t\"}" } };
+	expect(plan("", "{\"fields\":[\"label\"]}"), rows, 1,
+	       "timestamp,thing,label\r\n2026-05-01T10:00:00.000Z,\" s\",\"a\t\"\r\n");
+}
+
+Test(xform, random_bytes_never_crash_the_scanner)
+{
+	static const char alphabet[] = "{}[]\":,\\u0123456789abcdefntrl -+.eE\xc3\xa9\xff";
+	struct xform_plan *p = plan("", "{\"format\":\"json\"}");
+	struct agora_buf out;
+	agora_buf_init(&out);
+	xform_begin(p, &out);
+	char buf[64];
+	uint64_t good = 0;
+	for (int i = 0; i < 20000; i++) {
+		size_t n = next_rand() % sizeof(buf);
+		for (size_t k = 0; k < n; k++)
+			buf[k] = alphabet[next_rand() % (sizeof(alphabet) - 1)];
+		if (n > 0 && (i & 3) == 0)
+			buf[0] = '{';
+		int r = xform_row(p, T0, "s", buf, n, &out);
+		cr_assert(r == 1 || r == -1);
+		good += r == 1;
+	}
+	xform_end(p, &out);
+	cr_assert_gt(good, 0, "no random row was well-formed: the test says nothing");
+	cr_assert_eq(xform_rows_out(p), good);
+	cr_assert_eq(xform_rows_malformed(p), 20000 - good);
+	/* whatever was accepted, the document is JSON with one element per row */
+	json_error_t e;
+	json_t *doc = json_loadb(out.data, out.len, 0, &e);
+	cr_assert_not_null(doc, "%s", e.text);
+	cr_assert_eq(json_array_size(doc), good);
+	json_decref(doc);
+	agora_buf_cleanup(&out);
+	xform_plan_free(p);
 }
