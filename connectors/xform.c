@@ -1151,10 +1151,29 @@ xform_plan_media_type(const struct xform_plan *p)
 	return t[p->fmt];
 }
 
-uint64_t xform_rows_out(const struct xform_plan *p) { return p->rows_out; }
-uint64_t xform_rows_in(const struct xform_plan *p) { return p->rows_in; }
-uint64_t xform_rows_malformed(const struct xform_plan *p) { return p->malformed; }
-uint64_t xform_rows_outside(const struct xform_plan *p) { return p->outside; }
+uint64_t
+xform_rows_out(const struct xform_plan *p)
+{
+	return p->rows_out;
+}
+
+uint64_t
+xform_rows_in(const struct xform_plan *p)
+{
+	return p->rows_in;
+}
+
+uint64_t
+xform_rows_malformed(const struct xform_plan *p)
+{
+	return p->malformed;
+}
+
+uint64_t
+xform_rows_outside(const struct xform_plan *p)
+{
+	return p->outside;
+}
 
 /* ------------------------------------------------------------------ */
 /* cells                                                                */

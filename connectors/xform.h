@@ -98,7 +98,9 @@ const struct xform_window *xform_plan_window(const struct xform_plan *p);
  * limit.  The min of the query's limit and agora:maxRows. */
 uint64_t xform_plan_limit(const struct xform_plan *p);
 /* The LIMIT for the SQL: the row limit when rows go out as they are, 0
- * (no LIMIT) when aggregating — buckets are limited, raw rows must not be. */
+ * (no LIMIT) when aggregating — buckets are limited, raw rows must not be.
+ * A malformed row within the LIMIT is skipped, so the transfer then
+ * delivers fewer rows than the limit. */
 uint64_t xform_plan_sql_limit(const struct xform_plan *p);
 bool xform_plan_aggregates(const struct xform_plan *p);
 /* Bucket width in microseconds; 0 when not aggregating. */
@@ -132,10 +134,10 @@ uint64_t xform_rows_in(const struct xform_plan *p);
 uint64_t xform_rows_malformed(const struct xform_plan *p);
 uint64_t xform_rows_outside(const struct xform_plan *p);
 
-/* The pseudonym the plan gives the value text (for tests and for a consumer
- * support desk: "which pseudonym is thing X?" asked by the provider).
- * out gets XFORM_PSEUDONYM_LEN hex characters and a NUL.  false when the
- * plan has no key. */
+/* The pseudonym this plan gives a value's text, so the provider can tell
+ * which pseudonym stands for one of its own things (and tests can check the
+ * construction).  out gets XFORM_PSEUDONYM_LEN hex characters and a NUL.
+ * false when the plan has no key. */
 bool xform_pseudonym(struct xform_plan *p, const char *text, size_t len,
 		     char out[XFORM_PSEUDONYM_LEN + 1]);
 
