@@ -7,9 +7,12 @@
  *
  *   SELECT (extract(epoch FROM ts) * 1000000)::bigint, thing, vals::text
  *     FROM observations WHERE dataset_id = $1
- *      [AND ts >= to_timestamp($from_us / 1e6)] [AND ts < to_timestamp($to_us / 1e6)]
+ *      [AND ts >= timestamptz 'epoch' + $from_us * interval '1 microsecond']
+ *      [AND ts <  timestamptz 'epoch' + $to_us * interval '1 microsecond']
  *     ORDER BY ts, thing [LIMIT xform_plan_sql_limit()]
  *
+ * (the interval form is exact; to_timestamp($us / 1e6) goes through a
+ * double and can miss the bound by a microsecond)
  * through a server-side cursor, and feeds each row to xform_row(), sending
  * the output buffer to the network between calls.  Timestamps go in as
  * microseconds since the epoch (UTC) and come out as RFC 3339 UTC text.
@@ -74,9 +77,9 @@ struct xform_plan;
 
 /* The plan for one transfer.  agreement is the ODRL Agreement as signed;
  * query may be NULL (everything the agreement allows, as CSV); ds is the
- * dataset (copied); key is the provider's 32-byte secret
- * for pseudonyms (may be NULL when the agreement hashes nothing).  Nothing
- * is borrowed past the call.
+ * dataset (copied); key is the provider's 32-byte secret for pseudonyms
+ * (may be NULL when the agreement hashes nothing).  Nothing is borrowed
+ * past the call.
  *
  * On refusal returns NULL, sets *errsym to one of the symbols above (a
  * static string) and writes a sentence naming the member at fault to
