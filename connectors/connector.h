@@ -26,6 +26,8 @@ struct connector {
 	bool push_wanted;
 	bool stopping;
 	unsigned push_debounce_ms;
+	/* Running data streams are re-authorised this often (seconds). */
+	unsigned reauth_interval;
 	/* Outgoing DSP negotiation messages (negotiation.c). */
 	struct agora_outbox *outbox;
 };

@@ -8,6 +8,8 @@
 #include "log.h"
 #include "negotiation.h"
 #include "outbox.h"
+#include "db_transfers.h"
+#include "transfer.h"
 #include "util.h"
 
 #include <errno.h>
@@ -31,6 +33,7 @@ static struct agora_opt opts[] = {
 	{ "max-upload", "AGORA_MAX_UPLOAD", "BYTES", "1073741824", "largest content upload", NULL },
 	{ "http-allow", "AGORA_HTTP_ALLOW", "HOSTS", "", "comma-separated hosts http sources may use", NULL },
 	{ "push-debounce", "AGORA_PUSH_DEBOUNCE", "MS", "200", "wait this long to gather catalog changes before a push", NULL },
+	{ "reauth-interval", "AGORA_REAUTH_INTERVAL", "SECONDS", "30", "re-authorise running data streams with the broker this often (and every 64 MiB)", NULL },
 	{ "outbox-workers", "AGORA_OUTBOX_WORKERS", "N", "8", "threads delivering DSP messages from the outbox", NULL },
 	{ "threads", "AGORA_THREADS", "N", "4", "HTTP worker threads", NULL },
 	{ "max-connections", "AGORA_MAX_CONNECTIONS", "N", "1024", "concurrent connection limit", NULL },
@@ -104,15 +107,17 @@ main(int argc, char **argv)
 		fprintf(stderr, "agora-connector: --participant-id is required (see --help)\n");
 		return 2;
 	}
-	long threads, maxconn, timeout, maxup, debounce, obw;
+	long threads, maxconn, timeout, maxup, debounce, obw, reauth;
 	if (!agora_parse_long(OPT("threads"), 1, 256, &threads) ||
 	    !agora_parse_long(OPT("max-connections"), 1, 100000, &maxconn) ||
 	    !agora_parse_long(OPT("timeout"), 1, 3600, &timeout) ||
 	    !agora_parse_long(OPT("max-upload"), 1, (long)1 << 50, &maxup) ||
 	    !agora_parse_long(OPT("push-debounce"), 0, 60000, &debounce) ||
-	    !agora_parse_long(OPT("outbox-workers"), 1, 64, &obw)) {
-		fprintf(stderr, "agora-connector: --threads, --max-connections, --timeout, --max-upload and "
-				"--push-debounce take positive integers\n");
+	    !agora_parse_long(OPT("outbox-workers"), 1, 64, &obw) ||
+	    !agora_parse_long(OPT("reauth-interval"), 1, 3600, &reauth)) {
+		fprintf(stderr, "agora-connector: --threads, --max-connections, --timeout, --max-upload, "
+				"--push-debounce, --outbox-workers and --reauth-interval take positive "
+				"integers\n");
 		return 2;
 	}
 	agora_log(AGORA_LOG_INFO, created ? "signing key created" : "signing key loaded",
@@ -130,6 +135,7 @@ main(int argc, char **argv)
 	for (size_t n = strlen(broker); n > 0 && broker[n - 1] == '/'; n--)
 		broker[n - 1] = '\0';
 	c.broker_url = broker;
+	c.reauth_interval = (unsigned)reauth;
 	c.svc.participant_id = OPT("participant-id");
 	c.data_dir = dir;
 	c.max_upload = maxup;
@@ -159,6 +165,7 @@ main(int argc, char **argv)
 	static const struct agora_stmt *const tables[] = { agora_apikey_stmts, db_dataset_stmts,
 							   db_policy_stmts, db_misc_stmts,
 							   db_observation_stmts, db_negotiation_stmts,
+							   db_transfer_stmts,
 							   agora_outbox_stmts, NULL };
 	agora_db_setup(OPT("db"), tables);
 	agora_httpc_global_init();
@@ -172,16 +179,18 @@ main(int argc, char **argv)
 	connector_push_start(&c);
 	struct agora_outbox_config obc = { .conninfo = OPT("db"), .key = c.svc.key, .kid = c.svc.kid,
 					   .self_id = c.svc.participant_id, .workers = (unsigned)obw,
-					   .on_result = negotiation_on_result, .ctx = &c };
+					   .on_result = connector_outbox_result, .ctx = &c };
 	c.outbox = agora_outbox_start(&obc);
 	if (!c.outbox)
 		return 1;
+	dataplane_start(&c);
 	agora_log(AGORA_LOG_INFO, "listening",
 		  json_pack("{s:s, s:s, s:s, s:s, s:s}", "listen", OPT("listen"), "publicUrl", url,
 			    "participant", c.svc.participant_id, "broker", broker, "version", AGORA_VERSION));
 	int sig = agora_stop_signals_wait();
 	agora_log(AGORA_LOG_INFO, "stopping", json_pack("{s:i}", "signal", sig));
 	agora_server_stop(c.svc.server);
+	dataplane_stop();
 	agora_outbox_stop(c.outbox);
 	connector_push_stop(&c);
 	agora_httpc_global_cleanup();

@@ -1,6 +1,7 @@
 /* routes.c — the connector's one route table. */
 #include "apikeys.h"
 #include "connector.h"
+#include "transfer.h"
 #include "util.h"
 
 #define ADMIN AGORA_AUTH_APIKEY, AGORA_ROLE_ADMIN
@@ -76,6 +77,28 @@ const struct agora_route connector_routes[] = {
 	R("POST", "/dsp/callback/negotiations/{pid}/offers", conn_dsp_cb_offers, DSP),
 	/* The broker's news that an agreement we hold was revoked. */
 	R("POST", "/dsp/callback/agreements/{id}/revoked", conn_dsp_cb_agreement_revoked, DSP),
+	/* Transfers (docs/TRANSFER.md): management, DSP in both roles, the
+	 * provider's data endpoint (access token checked by the handler) and
+	 * the consumer's push receiver (the transfer's push secret). */
+	R("POST", "/api/v1/transfers", conn_transfer_create, CONSUME),
+	R("GET", "/api/v1/transfers", conn_transfer_list, READ),
+	R("GET", "/api/v1/transfers/{id}", conn_transfer_get, READ),
+	R("POST", "/api/v1/transfers/{id}/suspend", conn_transfer_suspend, DECIDE),
+	R("POST", "/api/v1/transfers/{id}/resume", conn_transfer_resume, DECIDE),
+	R("POST", "/api/v1/transfers/{id}/terminate", conn_transfer_terminate, DECIDE),
+	R("GET", "/api/v1/transfers/{id}/data", conn_transfer_data, READ),
+	R("POST", "/dsp/transfers/request", conn_dsp_tr_request, DSP),
+	R("GET", "/dsp/transfers/{pid}", conn_dsp_tr_get, DSP),
+	R("POST", "/dsp/transfers/{pid}/start", conn_dsp_tr_start, DSP),
+	R("POST", "/dsp/transfers/{pid}/completion", conn_dsp_tr_completion, DSP),
+	R("POST", "/dsp/transfers/{pid}/suspension", conn_dsp_tr_suspension, DSP),
+	R("POST", "/dsp/transfers/{pid}/termination", conn_dsp_tr_termination, DSP),
+	R("POST", "/dsp/callback/transfers/{pid}/start", conn_dsp_cb_tr_start, DSP),
+	R("POST", "/dsp/callback/transfers/{pid}/completion", conn_dsp_cb_tr_completion, DSP),
+	R("POST", "/dsp/callback/transfers/{pid}/suspension", conn_dsp_cb_tr_suspension, DSP),
+	R("POST", "/dsp/callback/transfers/{pid}/termination", conn_dsp_cb_tr_termination, DSP),
+	R("GET", "/data/{transfer}", conn_data_get, PUBLIC),
+	STREAM("PUT", "/push/{id}", conn_push_put, PUBLIC),
 };
 
 const size_t connector_nroutes = ARRAY_LEN(connector_routes);

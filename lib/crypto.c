@@ -462,6 +462,38 @@ fail:
 	return NULL;
 }
 
+char *
+agora_b64_encode(const void *data, size_t len)
+{
+	char *out = xmalloc(4 * ((len + 2) / 3) + 1);
+	EVP_EncodeBlock((unsigned char *)out, data, (int)len);
+	return out;
+}
+
+uint8_t *
+agora_b64_decode(const char *s, size_t slen, size_t *outlen)
+{
+	if (slen == 0 || slen % 4 != 0 || slen > (1u << 20))
+		return NULL;
+	uint8_t *out = xmalloc(slen / 4 * 3 + 1);
+	int n = EVP_DecodeBlock(out, (const unsigned char *)s, (int)slen);
+	if (n < 0) {
+		free(out);
+		return NULL;
+	}
+	size_t pad = (s[slen - 1] == '=') + (s[slen - 2] == '=');
+	*outlen = (size_t)n - pad;
+	/* Canonical only: encoding it again gives the same text. */
+	char *again = agora_b64_encode(out, *outlen);
+	bool same = strlen(again) == slen && !memcmp(again, s, slen);
+	free(again);
+	if (!same) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
 /* ---- incremental SHA-256 ---------------------------------------------- */
 
 struct agora_sha256_ctx {

@@ -63,5 +63,10 @@ void agora_random(void *buf, size_t len);
  * or an impossible length. */
 char *agora_b64url_encode(const void *data, size_t len);
 uint8_t *agora_b64url_decode(const char *s, size_t slen, size_t *outlen);
+/* Standard base64 with padding (RFC 4648 §4), as in RFC 9530 digests.
+ * Heap results; decode returns NULL for anything that is not canonical
+ * padded base64. */
+char *agora_b64_encode(const void *data, size_t len);
+uint8_t *agora_b64_decode(const char *s, size_t slen, size_t *outlen);
 
 #endif

@@ -25,6 +25,12 @@ make_key(void)
 	pthread_key_create(&conn_key, conn_destroy);
 }
 
+const char *
+agora_db_conninfo(void)
+{
+	return db_conninfo;
+}
+
 void
 agora_db_setup(const char *conninfo, const struct agora_stmt *const *tables)
 {

@@ -41,6 +41,9 @@ struct agora_migration {
  * calls agora_db_conn().  Pointers are borrowed for the process's life. */
 void agora_db_setup(const char *conninfo, const struct agora_stmt *const *tables);
 
+/* The connection string given to agora_db_setup() (for a connection of
+ * one's own, e.g. a streaming cursor). */
+const char *agora_db_conninfo(void);
 /* This thread's connection, connected and prepared; NULL when the database
  * cannot be reached (logged). */
 PGconn *agora_db_conn(void);

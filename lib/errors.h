@@ -65,7 +65,14 @@
 	X(NEGOTIATION_STATE,     "negotiation_state",      1703, 409, "the negotiation's state or role does not allow this") \
 	X(OFFER_NOT_AVAILABLE,   "offer_not_available",    1704, 400, "the broker's catalog shows no such offer of this dataset to this participant") \
 	X(OFFER_NOT_NARROWER,    "offer_not_narrower",     1705, 400, "the offer is neither the published one nor a stricter version of it") \
-	X(AGREEMENT_REVOKED,     "agreement_revoked",      1706, 409, "the agreement is already revoked")
+	X(AGREEMENT_REVOKED,     "agreement_revoked",      1706, 409, "the agreement is already revoked") \
+	/* transfers and the data plane */ \
+	X(TRANSFER_NOT_FOUND,    "transfer_not_found",     1801, 404, "no transfer with this id") \
+	X(TRANSFER_STATE,        "transfer_state",         1802, 409, "the transfer's state or role does not allow this") \
+	X(USAGE_DENIED,          "usage_denied",           1803, 403, "the agreement does not permit this use now; see detail") \
+	X(QUERY_NOT_PERMITTED,   "query_not_permitted",    1804, 403, "the query asks for data the agreement does not permit") \
+	X(PROOF_REQUIRED,        "proof_required",         1805, 401, "the token is sender-constrained: send Agora-Proof signed with the consumer's key") \
+	X(AGREEMENT_NOT_ACTIVE,  "agreement_not_active",   1806, 409, "the agreement is not finalized or was revoked")
 
 enum agora_error {
 #define AGORA_ERR_ENUM(sym, str, code, http, hint) AGORA_E_##sym,

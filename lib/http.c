@@ -151,8 +151,8 @@ agora_reply_error_with(struct agora_req *ar, enum agora_error e, json_t *extra, 
 
 /* Parse "bytes=a-b" / "bytes=a-" / "bytes=-n" against size.  1: a valid
  * range in [*from, *to]; 0: no usable Range (serve all); -1: unsatisfiable. */
-static int
-parse_range(const char *h, uint64_t size, uint64_t *from, uint64_t *to)
+int
+agora_http_parse_range(const char *h, uint64_t size, uint64_t *from, uint64_t *to)
 {
 	if (!h || strncmp(h, "bytes=", 6) != 0)
 		return 0;
@@ -197,7 +197,7 @@ enum MHD_Result
 agora_reply_fd(struct agora_req *ar, const char *content_type, int fd, uint64_t size, bool range)
 {
 	uint64_t from = 0, to = size ? size - 1 : 0;
-	int rr = range ? parse_range(agora_req_header(ar, "Range"), size, &from, &to) : 0;
+	int rr = range ? agora_http_parse_range(agora_req_header(ar, "Range"), size, &from, &to) : 0;
 	if (range)
 		agora_reply_header(ar, "Accept-Ranges", "bytes");
 	if (rr < 0) {
@@ -221,6 +221,20 @@ agora_reply_fd(struct agora_req *ar, const char *content_type, int fd, uint64_t 
 		agora_reply_header(ar, "Content-Range", cr);
 	}
 	return queue(ar, rr > 0 ? 206 : 200, resp, content_type);
+}
+
+enum MHD_Result
+agora_reply_stream(struct agora_req *ar, unsigned status, const char *content_type, uint64_t size,
+		   size_t block, MHD_ContentReaderCallback reader, void *ctx,
+		   MHD_ContentReaderFreeCallback free_cb)
+{
+	struct MHD_Response *resp = MHD_create_response_from_callback(size, block, reader, ctx, free_cb);
+	if (!resp) {
+		if (free_cb)
+			free_cb(ctx);
+		return agora_reply_error(ar, AGORA_E_INTERNAL, "cannot stream the response");
+	}
+	return queue(ar, status, resp, content_type);
 }
 
 /* ---- request accessors ------------------------------------------------ */
@@ -703,6 +717,8 @@ completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 
 	if (rq->req.stream_cleanup)
 		rq->req.stream_cleanup(rq->req.stream_ctx);
+	if (rq->req.done)
+		rq->req.done(rq->req.done_ctx, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
 	free_params(&rq->req);
 	free((char *)rq->req.path);
 	free((char *)rq->req.query_string);

@@ -88,6 +88,11 @@ struct agora_req {
 	size_t chunk_len;
 	void *stream_ctx;
 	void (*stream_cleanup)(void *ctx);
+	/* Any route: done(done_ctx, completed) runs when the request ends,
+	 * after the response was sent (completed: every byte of it was handed
+	 * to the kernel) or was aborted (client gone, timeout, shutdown). */
+	void (*done)(void *ctx, bool completed);
+	void *done_ctx;
 };
 
 /* During AGORA_STREAM_CHUNK: stop taking the body and answer e at the end. */
@@ -157,6 +162,19 @@ enum MHD_Result agora_reply_text(struct agora_req *r, unsigned status, const cha
  * one 416. */
 enum MHD_Result agora_reply_fd(struct agora_req *r, const char *content_type, int fd,
 			       uint64_t size, bool range);
+/* Parse a Range header ("bytes=a-b", "bytes=a-", "bytes=-n") against a
+ * representation of size bytes: 1 and [*from, *to] for one satisfiable
+ * range, 0 when there is no usable Range (serve everything: absent, not
+ * bytes, several ranges, malformed), -1 when unsatisfiable (416). */
+int agora_http_parse_range(const char *h, uint64_t size, uint64_t *from, uint64_t *to);
+/* Stream a body produced by reader (libmicrohttpd's content-reader
+ * contract: return bytes written, MHD_CONTENT_READER_END_OF_STREAM or
+ * MHD_CONTENT_READER_END_WITH_ERROR) with size bytes, or
+ * MHD_SIZE_UNKNOWN for a chunked body; free_cb(ctx) runs when the response
+ * is destroyed.  block is the buffer size handed to the reader. */
+enum MHD_Result agora_reply_stream(struct agora_req *r, unsigned status, const char *content_type,
+				   uint64_t size, size_t block, MHD_ContentReaderCallback reader,
+				   void *ctx, MHD_ContentReaderFreeCallback free_cb);
 /* An error whose body carries extra members (e.g. "problems"): extra is
  * stolen and merged into {"code","error","detail"}. */
 enum MHD_Result agora_reply_error_with(struct agora_req *r, enum agora_error e, json_t *extra,

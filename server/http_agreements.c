@@ -4,6 +4,7 @@
  * provider (ledger entry "revoked", the other parties told through the
  * outbox). */
 #include "broker.h"
+#include "transfer.h"
 #include "db_negotiations.h"
 #include "ledger.h"
 #include "log.h"
@@ -112,6 +113,7 @@ notify_party(PGconn *c, const char *base, bool is_callback, const char *party,
 }
 
 struct revoke_ctx {
+	const struct broker *b;
 	const char *id;
 	const char *by;		/* who revokes: the broker (admin) or a participant */
 	const char *participant;	/* the calling participant, NULL for an admin key */
@@ -145,6 +147,8 @@ revoke_tx(PGconn *c, void *ctx)
 		json_decref(entry);
 		if (qs == AGORA_QS_ONE)
 			qs = db_bneg_revoke(c, n.id, x->index);
+		if (qs == AGORA_QS_ONE)
+			qs = broker_transfers_revoked(c, x->b, n.agreement_id);
 		/* The parties that did not ask learn it through the outbox: the
 		 * consumer always, the provider when an admin revoked. */
 		json_t *news = json_pack("{s:s, s:s, s:I}", "agreementId", n.agreement_id, "revokedBy",
@@ -170,7 +174,7 @@ broker_agreement_revoke(struct agora_req *r)
 	if (!is_admin(r) && !participant)
 		return agora_reply_error(r, AGORA_E_AGREEMENT_NOT_FOUND, "no agreement '%.200s'",
 					 agora_req_param(r, "id"));
-	struct revoke_ctx x = { agora_req_param(r, "id"), participant ? participant : b->svc.public_url,
+	struct revoke_ctx x = { b, agora_req_param(r, "id"), participant ? participant : b->svc.public_url,
 				participant, AGORA_E__COUNT, -1 };
 	enum agora_qs qs = agora_db_tx(revoke_tx, &x, false);
 	if (x.err == AGORA_E_AGREEMENT_NOT_FOUND)

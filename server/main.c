@@ -5,6 +5,7 @@
 #include "db_catalog.h"
 #include "db_ledger.h"
 #include "db_negotiations.h"
+#include "db_transfers.h"
 #include "db_participants.h"
 #include "httpc.h"
 #include "jose.h"
@@ -119,7 +120,7 @@ main(int argc, char **argv)
 		return 1;
 	static const struct agora_stmt *const tables[] = { agora_apikey_stmts, db_participant_stmts,
 							   db_catalog_stmts, db_ledger_stmts,
-							   db_bneg_stmts, agora_outbox_stmts, NULL };
+							   db_bneg_stmts, db_btr_stmts, agora_outbox_stmts, NULL };
 	agora_db_setup(OPT("db"), tables);
 
 	/* Block the stop signals in every thread; main waits for them. */

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "outbox.h"
 #include "policy.h"
+#include "transfer.h"
 #include "util.h"
 
 #include <stdarg.h>
@@ -879,10 +880,13 @@ static void
 on_result(void *ctx, PGconn *c, const char *kind, const char *ref, const json_t *sent_body,
 	  long status, const json_t *reply, enum agora_outbox_outcome outcome)
 {
-	(void)ctx;
 	(void)sent_body;
 	if (!ref || !kind)
 		return;
+	if (!strncmp(kind, "transfer ", 9)) {
+		broker_transfer_on_result(ctx, c, kind, ref, status, reply, outcome);
+		return;
+	}
 	const char *sp = strchr(kind, ' ');
 	if (!sp)
 		return;
@@ -952,6 +956,12 @@ broker_neg_outbox_start(const struct broker *b, const char *conninfo, unsigned w
 	};
 	outbox = agora_outbox_start(&cfg);
 	return outbox != NULL;
+}
+
+struct agora_outbox *
+broker_outbox(void)
+{
+	return outbox;
 }
 
 void

@@ -1,6 +1,7 @@
 /* routes.c — the broker's one route table. */
 #include "apikeys.h"
 #include "broker.h"
+#include "transfer.h"
 #include "util.h"
 
 #define ADMIN AGORA_AUTH_APIKEY, AGORA_ROLE_ADMIN
@@ -64,6 +65,26 @@ const struct agora_route broker_routes[] = {
 	R("POST", "/dsp/callback/negotiations/{pid}/termination", broker_dsp_callback_termination,
 	  DSP),
 	R("POST", "/dsp/callback/negotiations/{pid}/offers", broker_dsp_callback_offers, DSP),
+	/* Transfer processes (docs/TRANSFER.md): both DSP legs, the consumer's
+	 * token refresh, the provider's usage checks, and the parties' views. */
+	R("POST", "/dsp/transfers/request", broker_dsp_transfer_request, DSP),
+	R("GET", "/dsp/transfers/{pid}", broker_dsp_transfer_get, DSP),
+	R("POST", "/dsp/transfers/{pid}/start", broker_dsp_transfer_start, DSP),
+	R("POST", "/dsp/transfers/{pid}/completion", broker_dsp_transfer_completion, DSP),
+	R("POST", "/dsp/transfers/{pid}/suspension", broker_dsp_transfer_suspension, DSP),
+	R("POST", "/dsp/transfers/{pid}/termination", broker_dsp_transfer_termination, DSP),
+	R("POST", "/dsp/callback/transfers/{pid}/start", broker_dsp_cb_transfer_start, DSP),
+	R("POST", "/dsp/callback/transfers/{pid}/completion", broker_dsp_cb_transfer_completion, DSP),
+	R("POST", "/dsp/callback/transfers/{pid}/suspension", broker_dsp_cb_transfer_suspension, DSP),
+	R("POST", "/dsp/callback/transfers/{pid}/termination", broker_dsp_cb_transfer_termination,
+	  DSP),
+	R("POST", "/api/v1/transfers/{id}/token", broker_transfer_token, PARTICIPANT),
+	R("POST", "/api/v1/usage/authorize", broker_usage_authorize, PARTICIPANT),
+	R("POST", "/api/v1/usage/report", broker_usage_report, PARTICIPANT),
+	R("GET", "/api/v1/transfers", broker_transfer_list,
+	  AGORA_AUTH_APIKEY | AGORA_AUTH_PARTICIPANT, AGORA_ROLE_ADMIN),
+	R("GET", "/api/v1/transfers/{id}", broker_transfer_get,
+	  AGORA_AUTH_APIKEY | AGORA_AUTH_PARTICIPANT, AGORA_ROLE_ADMIN),
 	R("GET", "/api/v1/negotiations", broker_negotiation_list, ADMIN),
 	R("GET", "/api/v1/negotiations/{id}", broker_negotiation_get, ADMIN),
 	R("GET", "/api/v1/agreements", broker_agreement_list,

@@ -72,7 +72,8 @@ rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 void
 harness_rmtree(const char *dir)
 {
-	if (!dir)
+	/* AGORA_TEST_KEEP=1 keeps logs and data for a post-mortem. */
+	if (!dir || getenv("AGORA_TEST_KEEP"))
 		return;
 	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }

@@ -1,0 +1,236 @@
+/* db_transfers.c — see db_transfers.h. */
+#include "db_transfers.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ROW "SELECT to_jsonb(t)::text FROM transfers t WHERE "
+#define DOC \
+	"jsonb_strip_nulls(jsonb_build_object('id', t.id, 'role', t.role, 'state', t.state," \
+	" 'agreementId', t.agreement_id, 'datasetId', t.dataset_id, 'consumer', t.consumer," \
+	" 'provider', t.provider, 'format', t.format, 'purpose', t.purpose, 'query', t.query," \
+	" 'brokerPid', t.counterpart_pid, 'bytes', t.bytes, 'sha256', t.sha256," \
+	" 'expectedSha256', t.expected_sha256, 'verified', t.verified," \
+	" 'senderConstrained', t.sender_constrained, 'receivedAt', ts_json(t.received_at)," \
+	" 'reportedAt', ts_json(t.reported_at), 'deleteDueAt', ts_json(t.delete_due_at)," \
+	" 'deletedAt', ts_json(t.deleted_at), 'code', t.code, 'reason', t.reason," \
+	" 'createdAt', ts_json(t.created_at), 'updatedAt', ts_json(t.updated_at)))"
+
+const struct agora_stmt db_transfer_stmts[] = {
+	{ "ctr_get", ROW "id = $1" },
+	{ "ctr_lock", ROW "id = $1 FOR UPDATE" },
+	{ "ctr_by_cp", ROW "role = $1 AND counterpart = $2 AND counterpart_pid = $3" },
+	{ "ctr_lock_cp", ROW "role = $1 AND counterpart = $2 AND counterpart_pid = $3 FOR UPDATE" },
+	{ "ctr_insert",
+	  "INSERT INTO transfers (id, role, counterpart, counterpart_pid, callback, agreement_id,"
+	  " dataset_id, consumer, provider, format, purpose, query, push_address, push_secret_sha256,"
+	  " state, owner) SELECT id, role, counterpart, counterpart_pid, callback, agreement_id,"
+	  " dataset_id, consumer, provider, format, purpose, query, push_address, push_secret_sha256,"
+	  " state, owner FROM jsonb_populate_record(NULL::transfers, $1::jsonb)" },
+	{ "ctr_update",
+	  "UPDATE transfers t SET counterpart_pid = r.counterpart_pid, state = r.state,"
+	  " endpoint = r.endpoint, token = r.token, token_expires_at = r.token_expires_at,"
+	  " sender_constrained = r.sender_constrained, bytes = r.bytes, sha256 = r.sha256,"
+	  " expected_sha256 = r.expected_sha256, verified = r.verified, received_at = r.received_at,"
+	  " reported_at = r.reported_at, delete_due_at = r.delete_due_at, deleted_at = r.deleted_at,"
+	  " attempts = r.attempts, code = r.code, reason = r.reason, updated_at = now()"
+	  " FROM jsonb_populate_record(NULL::transfers, $1::jsonb) r WHERE t.id = r.id" },
+	{ "ctr_progress", "UPDATE transfers SET bytes = $2::bigint WHERE id = $1" },
+	{ "ctr_delete_due",
+	  "UPDATE transfers SET delete_due_at = coalesce(received_at, now()) + $2::interval"
+	  " WHERE id = $1" },
+	{ "ctr_msg_add",
+	  "INSERT INTO transfer_messages (transfer_id, direction, type, body_hash, status, reply, body)"
+	  " VALUES ($1, $2, $3, $4, $5::integer, $6::jsonb, $7::jsonb)" },
+	{ "ctr_msg_find",
+	  "SELECT status, reply::text FROM transfer_messages WHERE transfer_id = $1"
+	  " AND direction = 'in' AND body_hash = $2" },
+	{ "ctr_agreement",
+	  "SELECT jsonb_build_object('agreement', a.agreement, 'status', a.status, 'role', n.role,"
+	  " 'consumer', n.consumer, 'provider', n.provider, 'datasetId', n.dataset_id,"
+	  " 'negotiationId', n.id)::text FROM agreements a JOIN negotiations n"
+	  " ON n.id = a.negotiation_id WHERE a.id = $1" },
+	{ "ctr_doc", "SELECT " DOC "::text FROM transfers t WHERE t.id = $1" },
+	{ "ctr_list",
+	  "SELECT coalesce(jsonb_agg(doc ORDER BY id), '[]')::text FROM (SELECT t.id, " DOC " AS doc"
+	  " FROM transfers t WHERE ($1::text IS NULL OR t.role = $1)"
+	  " AND ($2::text IS NULL OR t.state = $2) AND ($3::text IS NULL OR t.id > $3)"
+	  " ORDER BY t.id LIMIT $4::int) l" },
+	{ "ctr_history",
+	  "SELECT coalesce(jsonb_agg(jsonb_strip_nulls(jsonb_build_object('direction', direction,"
+	  " 'type', type, 'status', status, 'at', ts_json(at), 'body', body)) ORDER BY seq), '[]')::text"
+	  " FROM transfer_messages WHERE transfer_id = $1" },
+	{ "ctr_pending",
+	  "SELECT coalesce(jsonb_agg(jsonb_build_object('id', id, 'why', why)), '[]')::text FROM ("
+	  " SELECT id, 'pull' AS why FROM transfers WHERE role = 'consumer' AND state = 'STARTED'"
+	  "  AND format = 'HttpData-PULL' AND received_at IS NULL AND attempts < 20"
+	  " UNION ALL SELECT id, 'report' FROM transfers WHERE role = 'consumer'"
+	  "  AND received_at IS NOT NULL AND reported_at IS NULL AND attempts < 20"
+	  " UNION ALL SELECT id, 'push' FROM transfers WHERE role = 'provider' AND state = 'STARTED'"
+	  "  AND format = 'HttpData-PUSH' AND sha256 IS NULL AND attempts < 20"
+	  " UNION ALL SELECT id, 'delete' FROM transfers WHERE role = 'consumer'"
+	  "  AND delete_due_at <= now() AND deleted_at IS NULL) p" },
+	{ NULL, NULL }
+};
+
+static PGconn *
+conn_or_own(PGconn *c)
+{
+	return c ? c : agora_db_conn();
+}
+
+static enum agora_qs
+one_json(PGconn *c, const char *name, int n, const char *const *params, json_t **out)
+{
+	*out = NULL;
+	if (!(c = conn_or_own(c)))
+		return AGORA_QS_HARD_ERROR;
+	PGresult *res = agora_db_exec(c, name, n, params);
+	enum agora_qs qs = agora_db_status(res, name);
+	if (qs == AGORA_QS_ONE && PQntuples(res) > 0 && !PQgetisnull(res, 0, 0)) {
+		*out = json_loads(PQgetvalue(res, 0, 0), JSON_DECODE_ANY, NULL);
+		if (!*out)
+			qs = AGORA_QS_HARD_ERROR;
+	} else if (qs == AGORA_QS_ONE) {
+		qs = AGORA_QS_NONE;
+	}
+	PQclear(res);
+	return qs;
+}
+
+static enum agora_qs
+command(PGconn *c, const char *name, int n, const char *const *params)
+{
+	if (!(c = conn_or_own(c)))
+		return AGORA_QS_HARD_ERROR;
+	PGresult *res = agora_db_exec(c, name, n, params);
+	enum agora_qs qs = agora_db_status(res, name);
+	PQclear(res);
+	return qs;
+}
+
+enum agora_qs
+db_ctr_get(PGconn *c, const char *id, bool lock, json_t **row)
+{
+	const char *p[] = { id };
+	return one_json(c, lock ? "ctr_lock" : "ctr_get", 1, p, row);
+}
+
+enum agora_qs
+db_ctr_by_counterpart(PGconn *c, const char *role, const char *counterpart, const char *pid,
+		      bool lock, json_t **row)
+{
+	const char *p[] = { role, counterpart, pid };
+	return one_json(c, lock ? "ctr_lock_cp" : "ctr_by_cp", 3, p, row);
+}
+
+static enum agora_qs
+with_row(PGconn *c, const char *name, const json_t *row)
+{
+	char *text = json_dumps(row, JSON_COMPACT);
+	if (!text)
+		return AGORA_QS_HARD_ERROR;
+	const char *p[] = { text };
+	enum agora_qs qs = command(c, name, 1, p);
+	free(text);
+	return qs;
+}
+
+enum agora_qs
+db_ctr_insert(PGconn *c, const json_t *row)
+{
+	return with_row(c, "ctr_insert", row);
+}
+
+enum agora_qs
+db_ctr_update(PGconn *c, const json_t *row)
+{
+	return with_row(c, "ctr_update", row);
+}
+
+enum agora_qs
+db_ctr_progress(const char *id, long long bytes)
+{
+	char b[32];
+	snprintf(b, sizeof b, "%lld", bytes);
+	const char *p[] = { id, b };
+	return command(NULL, "ctr_progress", 2, p);
+}
+
+enum agora_qs
+db_ctr_delete_due(PGconn *c, const char *id, const char *iso_duration)
+{
+	const char *p[] = { id, iso_duration };
+	return command(c, "ctr_delete_due", 2, p);
+}
+
+enum agora_qs
+db_ctr_msg_add(PGconn *c, const char *id, const char *direction, const char *type, const char *hash,
+	       long status, const json_t *reply, const json_t *body)
+{
+	char st[16];
+	snprintf(st, sizeof st, "%ld", status);
+	char *r = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
+	char *b = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	const char *p[] = { id, direction, type, hash, status ? st : NULL, r, b };
+	enum agora_qs qs = command(c, "ctr_msg_add", 7, p);
+	free(r);
+	free(b);
+	return qs;
+}
+
+enum agora_qs
+db_ctr_msg_find(PGconn *c, const char *id, const char *hash, long *status, json_t **reply)
+{
+	*reply = NULL;
+	if (!(c = conn_or_own(c)))
+		return AGORA_QS_HARD_ERROR;
+	const char *p[] = { id, hash };
+	PGresult *res = agora_db_exec(c, "ctr_msg_find", 2, p);
+	enum agora_qs qs = agora_db_status(res, "ctr_msg_find");
+	if (qs == AGORA_QS_ONE) {
+		*status = atol(PQgetvalue(res, 0, 0));
+		*reply = PQgetisnull(res, 0, 1) ? NULL : json_loads(PQgetvalue(res, 0, 1), 0, NULL);
+	}
+	PQclear(res);
+	return qs;
+}
+
+enum agora_qs
+db_ctr_agreement(PGconn *c, const char *agreement_id, json_t **out)
+{
+	const char *p[] = { agreement_id };
+	return one_json(c, "ctr_agreement", 1, p, out);
+}
+
+enum agora_qs
+db_ctr_doc(const char *id, json_t **doc)
+{
+	const char *p[] = { id };
+	return one_json(NULL, "ctr_doc", 1, p, doc);
+}
+
+enum agora_qs
+db_ctr_list(const char *role, const char *state, const char *after, int limit, json_t **out)
+{
+	char l[16];
+	snprintf(l, sizeof l, "%d", limit);
+	const char *p[] = { role, state, after, l };
+	enum agora_qs qs = one_json(NULL, "ctr_list", 4, p, out);
+	return qs == AGORA_QS_NONE ? AGORA_QS_ONE : qs;
+}
+
+enum agora_qs
+db_ctr_history(const char *id, json_t **out)
+{
+	const char *p[] = { id };
+	return one_json(NULL, "ctr_history", 1, p, out);
+}
+
+enum agora_qs
+db_ctr_pending(json_t **out)
+{
+	return one_json(NULL, "ctr_pending", 0, NULL, out);
+}
