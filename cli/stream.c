@@ -40,7 +40,13 @@ easy_for(const struct cli_conn *c, const char *path, struct curl_slist **hdrs, c
 	free(url);	/* libcurl keeps its own copy */
 	*auth = xasprintf("Authorization: Bearer %s", c->key);
 	*hdrs = curl_slist_append(*hdrs, *auth);
-	*hdrs = curl_slist_append(*hdrs, "Expect:");
+	/* Uploads ask for 100-continue (set by the caller), so that a refusal
+	 * such as 413 arrives before the body instead of a broken pipe. */
+	bool expect = false;
+	for (const struct curl_slist *l = *hdrs; l; l = l->next)
+		expect = expect || !strncmp(l->data, "Expect:", 7);
+	if (!expect)
+		*hdrs = curl_slist_append(*hdrs, "Expect:");
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, *hdrs);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -149,6 +155,7 @@ cli_upload(const struct cli_conn *c, const char *method, const char *path, const
 	hdrs = curl_slist_append(hdrs, ct);
 	free(ct);
 	hdrs = curl_slist_append(hdrs, "Accept: application/json");
+	hdrs = curl_slist_append(hdrs, "Expect: 100-continue");
 	CURL *h = easy_for(c, path, &hdrs, &auth, errbuf);
 	if (!strcmp(method, "POST")) {
 		curl_easy_setopt(h, CURLOPT_POST, 1L);
