@@ -62,7 +62,7 @@ cli_cmd_catalog_search(int argc, char **argv)
 			json_t *pub = json_object_get(d, "publisher");
 			const char *pname = json_string_value(json_object_get(pub, "name"));
 			const char *pid = cli_str(pub, "id");
-			if (pname && *pname)
+			if (pname && *pname && strcmp(pname, pid) != 0)
 				printf("%s  %s  (%s, %s)\n", cli_str(d, "id"), cli_str(d, "title"), pname,
 				       pid);
 			else

@@ -345,6 +345,19 @@ Test(cli, datasets_add_list_upload)
 	harness_resp_free(h);
 	free(cp);
 
+	/* On a terminal (script(1) gives it a pseudo-terminal): a progress bar. */
+	char *log = xasprintf("%s/tty.log", fx.dir);
+	char *cmd = xasprintf("script -qec '%s --connector %s --api-key " CONN_ADMIN_KEY
+			      " datasets upload %s %s' /dev/null > %s 2>&1 < /dev/null",
+			      harness_bin("agora"), city.url, id, blob, log);
+	int st = system(cmd);
+	char *text = harness_file_read(log);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "script: %d: %s", st, text);
+	cr_assert(strstr(text, "\rupload [") && strstr(text, "300 KiB / 300 KiB 100%"), "%s", text);
+	free(text);
+	free(cmd);
+	free(log);
+
 	/* --json of list and upload. */
 	r = run_at(fx.dir, city.url, CONN_ADMIN_KEY, "datasets upload %s %s --json", id, blob);
 	ASSERT_EXIT(r, 0);
@@ -749,6 +762,34 @@ Test(cli_transfer, wait_and_save_checks_the_hash)
 	run_free(&r);
 	free(out);
 	free(part);
+}
+
+/* On a terminal (script(1) gives the command a pseudo-terminal) the
+ * transfer and the download draw a progress bar: carriage returns, bytes
+ * in human units, a percentage of expectedBytes. */
+Test(cli_transfer, progress_bar_on_a_terminal)
+{
+	fake.mode = FAKE_OK;
+	char *out = xasprintf("%s/tty.bin", fake.dir);
+	char *log = xasprintf("%s/tty.log", fake.dir);
+	char *cmd = xasprintf("script -qec '%s --connector %s --api-key " FAKE_KEY
+			      " transfer urn:uuid:agreement-1 --wait -o %s' /dev/null > %s 2>&1 < /dev/null",
+			      harness_bin("agora"), fake.url, out, log);
+	int st = system(cmd);
+	char *text = harness_file_read(log);
+	cr_assert_not_null(text);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "script: %d: %s", st, text);
+	cr_assert(strstr(text, "\rtransfer ["), "the transfer's bar: %s", text);
+	cr_assert(strstr(text, "100 KiB / 200 KiB  49%"), "half of it: %s", text);
+	cr_assert(strstr(text, "200 KiB / 200 KiB 100%"), "all of it: %s", text);
+	cr_assert(strstr(text, "\rdownload ["), "the download's bar: %s", text);
+	struct stat sb;
+	cr_assert_eq(stat(out, &sb), 0);
+	cr_assert_eq((size_t)sb.st_size, fake.len);
+	free(text);
+	free(cmd);
+	free(log);
+	free(out);
 }
 
 Test(cli_transfer, terminated_timeout_refused_and_usage)
