@@ -25,6 +25,16 @@ cli_flag_takes_value(const char *name)
 	return false;
 }
 
+/* Does the table have an option called name? */
+static bool
+has_opt(const struct agora_opt *opts, size_t nopts, const char *name)
+{
+	for (size_t i = 0; i < nopts; i++)
+		if (!strcmp(opts[i].name, name))
+			return true;
+	return false;
+}
+
 int
 cli_parse(int argc, char **argv, const char *prog, const char *summary, struct agora_opt *opts,
 	  size_t nopts, const char **words, int minw, int maxw, int *nwords)
@@ -43,6 +53,11 @@ cli_parse(int argc, char **argv, const char *prog, const char *summary, struct a
 			help = true;
 			break;
 		} else if (!only_words && !strcmp(a, "-o")) {
+			if (!has_opt(opts, nopts, "output")) {
+				fprintf(stderr, "%s: unknown option '-o' (see --help)\n", prog);
+				rc = CLI_EXIT_USAGE;
+				goto out;
+			}
 			flags[nflags++] = "--output";
 			if (i + 1 < argc)
 				flags[nflags++] = argv[++i];
