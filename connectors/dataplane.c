@@ -1231,7 +1231,8 @@ handle(const char *id)
 			do_report(t);
 	} else if (consumer && sget(t, "received_at") && !sget(t, "reported_at")) {
 		do_report(t);
-	} else if (consumer && pull && str_eq(state, "STARTED") && !sget(t, "received_at")) {
+	} else if (consumer && pull && str_eq(state, "STARTED") && !sget(t, "received_at") &&
+		   !json_is_false(json_object_get(t, "auto_pull"))) {
 		do_pull(t);
 	} else if (!consumer && str_eq(state, "STARTED") && !pull && !sget(t, "sha256")) {
 		do_push(t);
@@ -1462,6 +1463,37 @@ conn_transfer_data(struct agora_req *r)
 		} else {
 			ret = agora_reply_fd(r, "application/octet-stream", fd, (uint64_t)st.st_size, true);
 		}
+	}
+	json_decref(t);
+	return ret;
+}
+
+/* GET /api/v1/transfers/{id}/edr: the data address and a fresh token of a
+ * started pull, for a client that pulls itself (autoPull false). */
+enum MHD_Result
+conn_transfer_edr(struct agora_req *r)
+{
+	const char *id = agora_req_param(r, "id");
+	json_t *t = NULL;
+	enum agora_qs qs = db_ctr_get(NULL, id, false, &t);
+	enum MHD_Result ret;
+	if (qs < 0) {
+		ret = agora_reply_error(r, AGORA_E_UNAVAILABLE, "the database is unavailable");
+	} else if (qs == AGORA_QS_NONE || !str_eq(sget(t, "role"), "consumer")) {
+		ret = agora_reply_error(r, AGORA_E_TRANSFER_NOT_FOUND, "no transfer '%.200s' of this consumer", id);
+	} else if (!str_eq(sget(t, "state"), "STARTED") || !str_eq(sget(t, "format"), AGORA_DSPT_PULL) ||
+		   !sget(t, "endpoint")) {
+		ret = agora_reply_error(r, AGORA_E_TRANSFER_STATE, "the transfer is %s (%s): no data address",
+					sget(t, "state"), sget(t, "format"));
+	} else if (!fresh_token(t)) {
+		ret = agora_reply_error(r, AGORA_E_USAGE_DENIED, "%s", sget(t, "reason") ? sget(t, "reason") : "no token");
+	} else {
+		ret = agora_reply_json(r, 200, json_pack("{s:s, s:s, s:s, s:s, s:b}", "endpoint",
+							 sget(t, "endpoint"), "authorization",
+							 sget(t, "token"), "authType", "bearer",
+							 "expiresAt", sget(t, "token_expires_at"),
+							 "senderConstrained",
+							 json_is_true(json_object_get(t, "sender_constrained"))));
 	}
 	json_decref(t);
 	return ret;

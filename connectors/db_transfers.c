@@ -13,7 +13,7 @@
 	" 'provider', t.provider, 'format', t.format, 'purpose', t.purpose, 'query', t.query," \
 	" 'brokerPid', t.counterpart_pid, 'bytes', t.bytes, 'sha256', t.sha256," \
 	" 'expectedSha256', t.expected_sha256, 'verified', t.verified," \
-	" 'senderConstrained', t.sender_constrained, 'receivedAt', ts_json(t.received_at)," \
+	" 'senderConstrained', t.sender_constrained, 'autoPull', t.auto_pull, 'receivedAt', ts_json(t.received_at)," \
 	" 'reportedAt', ts_json(t.reported_at), 'deleteDueAt', ts_json(t.delete_due_at)," \
 	" 'deletedAt', ts_json(t.deleted_at), 'code', t.code, 'reason', t.reason," \
 	" 'createdAt', ts_json(t.created_at), 'updatedAt', ts_json(t.updated_at)))"
@@ -26,9 +26,9 @@ const struct agora_stmt db_transfer_stmts[] = {
 	{ "ctr_insert",
 	  "INSERT INTO transfers (id, role, counterpart, counterpart_pid, callback, agreement_id,"
 	  " dataset_id, consumer, provider, format, purpose, query, push_address, push_secret_sha256,"
-	  " state, owner) SELECT id, role, counterpart, counterpart_pid, callback, agreement_id,"
-	  " dataset_id, consumer, provider, format, purpose, query, push_address, push_secret_sha256,"
-	  " state, owner FROM jsonb_populate_record(NULL::transfers, $1::jsonb)" },
+	  " state, owner, auto_pull) SELECT id, role, counterpart, counterpart_pid, callback,"
+	  " agreement_id, dataset_id, consumer, provider, format, purpose, query, push_address,"
+	  " push_secret_sha256, state, owner, coalesce(auto_pull, true) FROM jsonb_populate_record(NULL::transfers, $1::jsonb)" },
 	{ "ctr_update",
 	  "UPDATE transfers t SET counterpart_pid = r.counterpart_pid, state = r.state,"
 	  " endpoint = r.endpoint, token = r.token, token_expires_at = r.token_expires_at,"
@@ -65,7 +65,7 @@ const struct agora_stmt db_transfer_stmts[] = {
 	{ "ctr_pending",
 	  "SELECT coalesce(jsonb_agg(jsonb_build_object('id', id, 'why', why)), '[]')::text FROM ("
 	  " SELECT id, 'pull' AS why FROM transfers WHERE role = 'consumer' AND state = 'STARTED'"
-	  "  AND format = 'HttpData-PULL' AND received_at IS NULL AND attempts < 20"
+	  "  AND format = 'HttpData-PULL' AND auto_pull AND received_at IS NULL AND attempts < 20"
 	  " UNION ALL SELECT id, 'report' FROM transfers WHERE role = 'consumer'"
 	  "  AND received_at IS NOT NULL AND reported_at IS NULL AND attempts < 20"
 	  " UNION ALL SELECT id, 'push' FROM transfers WHERE role = 'provider' AND state = 'STARTED'"

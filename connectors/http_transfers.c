@@ -13,7 +13,8 @@
 #define PAGE_DEFAULT 50
 #define PAGE_MAX 200
 
-static const char *const allowed_create[] = { "agreementId", "format", "purpose", "query", NULL };
+static const char *const allowed_create[] = { "agreementId", "format", "purpose", "query", "autoPull",
+						 NULL };
 
 enum MHD_Result
 conn_transfer_create(struct agora_req *r)
@@ -33,16 +34,17 @@ conn_transfer_create(struct agora_req *r)
 	const json_t *fmt = json_object_get(r->json, "format");
 	const json_t *purpose = json_object_get(r->json, "purpose");
 	const json_t *query = json_object_get(r->json, "query");
-	if (!json_is_string(ag) || (fmt && !json_is_string(fmt)) || (purpose && !json_is_string(purpose)) ||
+	const json_t *auto_pull = json_object_get(r->json, "autoPull");
+	if ((auto_pull && !json_is_boolean(auto_pull)) || !json_is_string(ag) || (fmt && !json_is_string(fmt)) || (purpose && !json_is_string(purpose)) ||
 	    (query && !json_is_object(query)))
 		return agora_reply_error(r, AGORA_E_INVALID_REQUEST,
 					 "expected {\"agreementId\": string, \"format\"?: \"HttpData-PULL\"|"
-					 "\"HttpData-PUSH\", \"purpose\"?: string, \"query\"?: object}");
+					 "\"HttpData-PUSH\", \"purpose\"?: string, \"query\"?: object, \"autoPull\"?: boolean}");
 	char id[46], detail[512];
 	enum agora_error e = transfer_create(r->app, json_string_value(ag),
 					     fmt ? json_string_value(fmt) : AGORA_DSPT_PULL,
-					     json_string_value(purpose), query, r->api_key_id, id, detail,
-					     sizeof detail);
+					     json_string_value(purpose), query, !json_is_false(auto_pull),
+					     r->api_key_id, id, detail, sizeof detail);
 	if (e != AGORA_E__COUNT)
 		return agora_reply_error(r, e, "%s", detail);
 	json_t *doc = NULL;

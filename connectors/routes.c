@@ -87,6 +87,7 @@ const struct agora_route connector_routes[] = {
 	R("POST", "/api/v1/transfers/{id}/resume", conn_transfer_resume, DECIDE),
 	R("POST", "/api/v1/transfers/{id}/terminate", conn_transfer_terminate, DECIDE),
 	R("GET", "/api/v1/transfers/{id}/data", conn_transfer_data, READ),
+	R("GET", "/api/v1/transfers/{id}/edr", conn_transfer_edr, CONSUME),
 	R("POST", "/dsp/transfers/request", conn_dsp_tr_request, DSP),
 	R("GET", "/dsp/transfers/{pid}", conn_dsp_tr_get, DSP),
 	R("POST", "/dsp/transfers/{pid}/start", conn_dsp_tr_start, DSP),

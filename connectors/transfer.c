@@ -476,6 +476,7 @@ struct create_ctx {
 	struct connector *c;
 	const char *agreement_id, *format, *purpose, *owner;
 	const json_t *query;
+	bool auto_pull;
 	char *id;
 	enum agora_error err;
 	char *detail;
@@ -513,6 +514,7 @@ create_tx(PGconn *db, void *arg)
 		      sget(ag, "provider"), "format", x->format, "state", "REQUESTED");
 	if (x->owner)
 		json_object_set_new(t, "owner", json_string(x->owner));
+	json_object_set_new(t, "auto_pull", json_boolean(x->auto_pull));
 	if (x->purpose)
 		json_object_set_new(t, "purpose", json_string(x->purpose));
 	if (x->query)
@@ -557,8 +559,8 @@ out:
 
 enum agora_error
 transfer_create(struct connector *c, const char *agreement_id, const char *format,
-		const char *purpose, const json_t *query, const char *owner, char id[static 46],
-		char *detail, size_t dlen)
+		const char *purpose, const json_t *query, bool auto_pull, const char *owner,
+		char id[static 46], char *detail, size_t dlen)
 {
 	if (!agreement_id || strlen(agreement_id) > AGORA_DSP_IRI_MAX) {
 		snprintf(detail, dlen, "agreementId must be a string of at most %d bytes", AGORA_DSP_IRI_MAX);
@@ -581,8 +583,8 @@ transfer_create(struct connector *c, const char *agreement_id, const char *forma
 			return AGORA_E_INVALID_REQUEST;
 		}
 	}
-	struct create_ctx x = { c, agreement_id, format, purpose, owner, query, id, AGORA_E__COUNT, detail,
-				dlen };
+	struct create_ctx x = { c, agreement_id, format, purpose, owner, query, auto_pull, id,
+				AGORA_E__COUNT, detail, dlen };
 	enum agora_qs qs = agora_db_tx(create_tx, &x, false);
 	if (x.err != AGORA_E__COUNT)
 		return x.err;

@@ -32,9 +32,11 @@ void transfer_receive(struct connector *c, enum agora_dsp_role role, const char 
 
 /* Consumer role (management API): ask for a transfer under agreement_id.
  * On success AGORA_E__COUNT with id set; otherwise the error and detail. */
+/* auto_pull false: a pull the client makes itself with the data address
+ * and token of GET /api/v1/transfers/{id}/edr (the connector does not pull). */
 enum agora_error transfer_create(struct connector *c, const char *agreement_id, const char *format,
-				 const char *purpose, const json_t *query, const char *owner,
-				 char id[static 46], char *detail, size_t dlen);
+				 const char *purpose, const json_t *query, bool auto_pull,
+				 const char *owner, char id[static 46], char *detail, size_t dlen);
 
 enum tr_action {
 	TR_SUSPEND,
@@ -72,6 +74,7 @@ enum MHD_Result conn_transfer_suspend(struct agora_req *r);
 enum MHD_Result conn_transfer_resume(struct agora_req *r);
 enum MHD_Result conn_transfer_terminate(struct agora_req *r);
 enum MHD_Result conn_transfer_data(struct agora_req *r);
+enum MHD_Result conn_transfer_edr(struct agora_req *r);
 enum MHD_Result conn_dsp_tr_request(struct agora_req *r);
 enum MHD_Result conn_dsp_tr_get(struct agora_req *r);
 enum MHD_Result conn_dsp_tr_start(struct agora_req *r);

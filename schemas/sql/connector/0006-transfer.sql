@@ -24,6 +24,7 @@ CREATE TABLE transfers (
     token              text,                   -- consumer role, pull: the current access token (≤ 300 s)
     token_expires_at   timestamptz,
     sender_constrained boolean NOT NULL DEFAULT false,
+    auto_pull          boolean NOT NULL DEFAULT true,   -- consumer, pull: false = the client pulls itself (EDR)
     bytes              bigint NOT NULL DEFAULT 0,   -- received (consumer) / sent (provider)
     sha256             text,                   -- of the complete data received / sent
     expected_sha256    text,                   -- consumer: what the provider says it sends
