@@ -175,6 +175,7 @@ clean:
 -include bench/bench.mk
 -include bench/ingest.mk
 -include bench/negotiation.mk
+-include bench/transfer.mk
 # The catalog benchmarks of issue 4 include the ingest one; benchmarks
 # install their own tools (wrk, bc, curl).
 .PHONY: deps-bench
