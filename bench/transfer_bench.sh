@@ -43,12 +43,15 @@ key="bench-admin-key-0123456789"
 pids=""
 ngx_pid=""
 cleanup() {
+	trap - EXIT INT TERM
 	for p in $pids $ngx_pid; do kill "$p" 2>/dev/null || true; done
 	for p in $pids $ngx_pid; do wait "$p" 2>/dev/null || true; done
 	scripts/pg-test-cluster stop "$work/pg" >/dev/null 2>&1 || true
 	rm -rf "$work"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
 
 median() { sort -n | awk '{v[NR]=$1} END {if (NR) print v[int((NR+1)/2)]}'; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -214,7 +217,7 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer x.y.z" "
 if [ "${HOLD:-}" = 1 ]; then
 	echo "HOLD: provider pid $prov; 1 KiB: $small_url (token: GET $murl/api/v1/transfers/$small_tr/edr" \
 		"with the key $key); nginx: $nurl/$small_sha; big: $big_tr, $nurl/$big_sha; Ctrl-C ends"
-	while :; do sleep 60; done
+	while :; do sleep 1; done
 fi
 
 # The RSS sampler: VmRSS of PID every 100 ms until STOPFILE exists, then
@@ -235,7 +238,7 @@ time.sleep(0.2)
 s.append(rss())
 print("start=%d max=%d end=%d samples=%d" % (s[0], max(s), s[-1], len(s)))
 EOF
-field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
+field() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p"; }
 
 # pull_big WHO URL [TOKEN]: one 1 GiB pull to /dev/null; appends
 # "who=.. s=.. mibps=.. cpu=.. [rss fields]" to $work/big.
