@@ -115,9 +115,25 @@ stream_remove(struct stream *s)
 
 /* ---- authorisation cache --------------------------------------------------------- */
 
+/* A transfer's usage authorisation, and with it what the database said
+ * about a pull of a file dataset when a request last looked: the transfer
+ * was ours, STARTED, HttpData-PULL, for this agreement and consumer, and
+ * its content is this object.  A request whose token names the same
+ * agreement and consumer is then served without a database round trip
+ * (three lookups, one of them the dataset view, cost more than serving a
+ * small file).  These facts live at most as long as the authorisation (the
+ * re-authorisation interval) and are dropped at once when the transfer
+ * changes state here: dataplane_cancel (suspended, terminated) and
+ * dataplane_wake (completed, resumed, sent) both forget them. */
 struct auth_entry {
 	char id[ID_MAX];
 	int64_t until;
+	bool file;		/* the facts below hold */
+	bool sent;		/* the complete delivery is already recorded */
+	char agreement[ID_MAX];
+	char consumer[ID_MAX];
+	char sha256[65];
+	char media_type[128];
 };
 static struct auth_entry auths[AUTH_SLOTS];
 static pthread_mutex_t auth_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -157,9 +173,86 @@ auth_remember(const char *id, int64_t until)
 		if (auths[i].until < auths[slot].until)
 			slot = i;
 	}
+	bool same = !strcmp(auths[slot].id, id);
 	snprintf(auths[slot].id, sizeof auths[slot].id, "%s", id);
 	auths[slot].until = until;
+	auths[slot].file = false;
+	auths[slot].sent = same && auths[slot].sent;
 	pthread_mutex_unlock(&auth_lock);
+}
+
+/* The authorised entry of id (auth_lock held), or NULL. */
+static struct auth_entry *
+auth_find(const char *id)
+{
+	int64_t now = agora_now();
+	for (int i = 0; i < AUTH_SLOTS; i++)
+		if (auths[i].id[0] && !strcmp(auths[i].id, id) && auths[i].until > now)
+			return &auths[i];
+	return NULL;
+}
+
+/* The content of transfer id's file dataset while its authorisation and
+ * facts hold for this agreement and consumer: true with the hash and media
+ * type copied out. */
+static bool
+auth_file(const char *id, const char *agreement, const char *consumer, char sha256[65],
+	  char media_type[128])
+{
+	pthread_mutex_lock(&auth_lock);
+	struct auth_entry *a = auth_find(id);
+	bool ok = a && a->file && str_eq(a->agreement, agreement) && str_eq(a->consumer, consumer);
+	if (ok) {
+		memcpy(sha256, a->sha256, 65);
+		memcpy(media_type, a->media_type, 128);
+	}
+	pthread_mutex_unlock(&auth_lock);
+	return ok;
+}
+
+/* Remember the facts of a request that has just checked them all. */
+static void
+auth_set_file(const char *id, const char *agreement, const char *consumer, const char *sha256,
+	      const char *media_type)
+{
+	if (!sha256 || strlen(sha256) != 64 || strlen(media_type) >= 128 || strlen(agreement) >= ID_MAX ||
+	    strlen(consumer) >= ID_MAX)
+		return;
+	pthread_mutex_lock(&auth_lock);
+	struct auth_entry *a = auth_find(id);
+	if (a) {
+		snprintf(a->agreement, sizeof a->agreement, "%s", agreement);
+		snprintf(a->consumer, sizeof a->consumer, "%s", consumer);
+		memcpy(a->sha256, sha256, 65);
+		snprintf(a->media_type, sizeof a->media_type, "%s", media_type);
+		a->file = true;
+	}
+	pthread_mutex_unlock(&auth_lock);
+}
+
+/* The transfer's state may have changed: look its facts up again. */
+static void
+auth_forget_file(const char *id)
+{
+	pthread_mutex_lock(&auth_lock);
+	for (int i = 0; i < AUTH_SLOTS; i++)
+		if (!strcmp(auths[i].id, id))
+			auths[i].file = false;
+	pthread_mutex_unlock(&auth_lock);
+}
+
+/* Whether transfer id's complete delivery is known to be recorded; mark
+ * sets it. */
+static bool
+auth_sent(const char *id, bool mark)
+{
+	pthread_mutex_lock(&auth_lock);
+	struct auth_entry *a = auth_find(id);
+	bool sent = a && a->sent;
+	if (a && mark)
+		a->sent = true;
+	pthread_mutex_unlock(&auth_lock);
+	return sent;
 }
 
 /* Ask the broker whether transfer id (ours, as provider) may move data now.
@@ -424,12 +517,20 @@ served_free(struct served *s)
 static void
 record_sent(const char *id, long long bytes, const char *sha)
 {
+	if (auth_sent(id, false))
+		return;
 	json_t *t = NULL;
-	if (db_ctr_get(NULL, id, false, &t) == AGORA_QS_ONE && !sget(t, "sha256")) {
-		json_object_set_new(t, "bytes", json_integer(bytes));
-		json_object_set_new(t, "sha256", json_string(sha));
-		if (db_ctr_update(NULL, t) == AGORA_QS_ONE)
-			dataplane_wake(id);
+	if (db_ctr_get(NULL, id, false, &t) == AGORA_QS_ONE) {
+		if (!sget(t, "sha256")) {
+			json_object_set_new(t, "bytes", json_integer(bytes));
+			json_object_set_new(t, "sha256", json_string(sha));
+			if (db_ctr_update(NULL, t) == AGORA_QS_ONE) {
+				auth_sent(id, true);
+				dataplane_wake(id);
+			}
+		} else {
+			auth_sent(id, true);
+		}
 	}
 	json_decref(t);
 }
@@ -607,11 +708,10 @@ conn_socket(struct agora_req *r)
 	return ci ? ci->connect_fd : -1;
 }
 
-/* A file dataset: its content object, zero-copy, with Range. */
+/* A file dataset: its content object (sha, hex), zero-copy, with Range. */
 static enum MHD_Result
-serve_file(struct agora_req *r, struct served *s, const json_t *ds)
+serve_file(struct agora_req *r, struct served *s, const char *sha, const char *mt)
 {
-	const char *sha = sget(ds, "sha256");
 	if (!sha || strlen(sha) != 64) {
 		served_free(s);
 		return agora_reply_error(r, AGORA_E_NO_CONTENT, "the dataset has no content yet");
@@ -645,8 +745,7 @@ serve_file(struct agora_req *r, struct served *s, const json_t *ds)
 	free(digest);
 	r->done = served_done;
 	r->done_ctx = s;
-	const char *mt = sget(ds, "mediaType");
-	return agora_reply_fd(r, mt ? mt : "application/octet-stream", fd, size, true);
+	return agora_reply_fd(r, mt, fd, size, true);
 }
 
 enum MHD_Result
@@ -676,6 +775,15 @@ conn_data_get(struct agora_req *r)
 		ret = agora_reply_error(r, e, "%s", detail);
 		goto out;
 	}
+	char sha[65], mt[128];
+	struct served *s;
+	if (auth_file(id, sget(claims, "agreement"), sget(claims, "sub"), sha, mt)) {
+		s = xcalloc(1, sizeof *s);
+		snprintf(s->id, sizeof s->id, "%s", id);
+		s->stream = stream_add(id, conn_socket(r));
+		ret = serve_file(r, s, sha, mt);
+		goto out;
+	}
 	enum agora_qs qs = db_ctr_get(NULL, id, false, &row);
 	if (qs < 0) {
 		ret = agora_reply_error(r, AGORA_E_UNAVAILABLE, "the database is unavailable");
@@ -701,15 +809,17 @@ conn_data_get(struct agora_req *r)
 		ret = agora_reply_error(r, AGORA_E_DATASET_NOT_FOUND, "the dataset is no longer here");
 		goto out;
 	}
-	struct served *s = xcalloc(1, sizeof *s);
+	s = xcalloc(1, sizeof *s);
 	snprintf(s->id, sizeof s->id, "%s", id);
 	s->stream = stream_add(id, conn_socket(r));
 	const char *type = sget(json_object_get(ds, "source"), "type");
-	if (str_eq(type, "file"))
-		ret = serve_file(r, s, ds);
-	else if (str_eq(type, "observations"))
+	const char *dmt = sget(ds, "mediaType") ? sget(ds, "mediaType") : "application/octet-stream";
+	if (str_eq(type, "file")) {
+		auth_set_file(id, sget(row, "agreement_id"), sget(row, "consumer"), sget(ds, "sha256"), dmt);
+		ret = serve_file(r, s, sget(ds, "sha256"), dmt);
+	} else if (str_eq(type, "observations")) {
 		ret = serve_observations(r, s, ds, row, json_object_get(ag, "agreement"));
-	else {
+	} else {
 		stream_remove(s->stream);
 		served_free(s);
 		ret = agora_reply_error(r, AGORA_E_WRONG_SOURCE,
@@ -737,6 +847,7 @@ static bool stopping, started;
 void
 dataplane_wake(const char *id)
 {
+	auth_forget_file(id);
 	pthread_mutex_lock(&q_lock);
 	if (q_len < QUEUE_SLOTS) {
 		snprintf(queue[(q_head + q_len) % QUEUE_SLOTS], ID_MAX, "%s", id);
