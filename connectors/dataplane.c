@@ -37,6 +37,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +69,25 @@ static bool
 str_eq(const char *a, const char *b)
 {
 	return a && b && !strcmp(a, b);
+}
+
+/* Write back only the named members of row t (NULL-terminated list): the
+ * worker and the data endpoint hold no row lock, so a whole-row write could
+ * undo a state change committed meanwhile by a DSP message. */
+static enum agora_qs __attribute__((sentinel))
+save(const json_t *t, ...)
+{
+	json_t *f = json_object();
+	va_list ap;
+	va_start(ap, t);
+	for (const char *k = va_arg(ap, const char *); k; k = va_arg(ap, const char *)) {
+		json_t *v = json_object_get(t, k);
+		json_object_set(f, k, v ? v : json_null());
+	}
+	va_end(ap);
+	enum agora_qs qs = db_ctr_patch(NULL, json_string_value(json_object_get(t, "id")), f);
+	json_decref(f);
+	return qs;
 }
 
 /* ---- running streams ---------------------------------------------------------- */
@@ -428,7 +448,7 @@ record_sent(const char *id, long long bytes, const char *sha)
 	if (db_ctr_get(NULL, id, false, &t) == AGORA_QS_ONE && !sget(t, "sha256")) {
 		json_object_set_new(t, "bytes", json_integer(bytes));
 		json_object_set_new(t, "sha256", json_string(sha));
-		if (db_ctr_update(NULL, t) == AGORA_QS_ONE)
+		if (save(t, "bytes", "sha256", NULL) == AGORA_QS_ONE)
 			dataplane_wake(id);
 	}
 	json_decref(t);
@@ -790,7 +810,7 @@ set_failure(json_t *t, const char *reason)
 	json_object_set_new(t, "attempts",
 			    json_integer(json_integer_value(json_object_get(t, "attempts")) + 1));
 	json_object_set_new(t, "reason", json_string(reason));
-	db_ctr_update(NULL, t);
+	save(t, "attempts", "reason", NULL);
 }
 
 static char *
@@ -822,7 +842,7 @@ fresh_token(json_t *t)
 	if (ok) {
 		json_object_set_new(t, "token", json_string(sget(ans, "token")));
 		json_object_set_new(t, "token_expires_at", json_string(sget(ans, "expiresAt")));
-		db_ctr_update(NULL, t);
+		save(t, "token", "token_expires_at", NULL);
 	} else {
 		char *why = xasprintf("cannot refresh the access token (HTTP %ld): %s", status,
 				      ans ? (sget(ans, "detail") ? sget(ans, "detail") : "?") : err);
@@ -986,6 +1006,7 @@ do_pull(json_t *t)
 		}
 		if (code == 401) {
 			json_object_set_new(t, "token_expires_at", json_null());
+			save(t, "token_expires_at", NULL);
 		}
 		set_failure(t, why);
 		free(why);
@@ -1011,7 +1032,7 @@ do_pull(json_t *t)
 		json_object_set_new(t, "verified", json_boolean(str_eq(sget(t, "expected_sha256"), hex)));
 	json_object_set_new(t, "attempts", json_integer(0));
 	json_object_set_new(t, "reason", json_null());
-	db_ctr_update(NULL, t);
+	save(t, "bytes", "sha256", "received_at", "expected_sha256", "verified", "attempts", "reason", NULL);
 	dataplane_wake(id);	/* the receipt next */
 out:
 	if (p.f)
@@ -1094,7 +1115,7 @@ do_report(json_t *t)
 		json_object_set_new(t, "verified", json_boolean(json_is_true(m)));
 	if (!provider && !json_object_get(t, "verified"))
 		json_object_set_new(t, "verified", json_null());
-	db_ctr_update(NULL, t);
+	save(t, "reported_at", "verified", NULL);
 	json_decref(ans);
 	const char *id = sget(t, "id");
 	if (!provider) {
@@ -1127,7 +1148,7 @@ do_delete(json_t *t)
 	char now[32];
 	agora_time_rfc3339(agora_now(), now);
 	json_object_set_new(t, "deleted_at", json_string(now));
-	db_ctr_update(NULL, t);
+	save(t, "deleted_at", NULL);
 	agora_logf(AGORA_LOG_INFO, "dataplane", "%s: received data deleted (delete duty)", sget(t, "id"));
 }
 
@@ -1204,7 +1225,7 @@ do_push(json_t *t)
 	} else {
 		json_object_set_new(t, "bytes", json_integer((json_int_t)st.st_size));
 		json_object_set_new(t, "sha256", json_string(sget(ds, "sha256")));
-		db_ctr_update(NULL, t);
+		save(t, "bytes", "sha256", NULL);
 		do_report(t);
 	}
 	json_decref(ds);
@@ -1425,7 +1446,7 @@ conn_push_put(struct agora_req *r)
 		json_object_set_new(t, "bytes", json_integer(p->bytes));
 		json_object_set_new(t, "sha256", json_string(hex));
 		json_object_set_new(t, "received_at", json_string(now));
-		db_ctr_update(NULL, t);
+		save(t, "bytes", "sha256", "received_at", NULL);
 	}
 	json_decref(t);
 	dataplane_wake(p->id);

@@ -349,6 +349,13 @@ pull_address(const struct broker *b, const json_t *t, const char *endpoint, cons
 	return a;
 }
 
+static bool
+is_hex64(const char *s)
+{
+	size_t n = strspn(s, "0123456789abcdef");
+	return n == 64 && s[n] == 0;
+}
+
 /* ---- the consumer's request ------------------------------------------------------ */
 
 struct req_ctx {
@@ -672,7 +679,13 @@ on_provider_completion(PGconn *c, struct msg_ctx *x, json_t *t)
 	const char *sha = sget(x->msg, "agora:sha256");
 	json_t *fwd = agora_dspt_completion_new(sget(t, "id"), sget(t, "consumer_pid"));
 	enum agora_qs qs = AGORA_QS_ONE;
-	if (json_is_integer(bytes) && json_integer_value(bytes) >= 0 && sha && strlen(sha) == 64) {
+	const json_t *prev = json_object_get(t, "provider_report");
+	if (json_is_object(prev)) {
+		/* Reported already (POST /api/v1/usage/report): pass it on. */
+		json_object_set(fwd, "agora:bytes", json_object_get(prev, "bytes"));
+		json_object_set(fwd, "agora:sha256", json_object_get(prev, "sha256"));
+		json_object_set(fwd, "agora:ledgerIndex", json_object_get(prev, "index"));
+	} else if (json_is_integer(bytes) && json_integer_value(bytes) >= 0 && sha && is_hex64(sha)) {
 		json_t *entry = json_pack("{s:s, s:s, s:s, s:O, s:s}", "transferId", sget(t, "id"),
 					  "agreementId", sget(t, "agreement_id"), "reportedBy",
 					  "provider", "bytes", bytes, "sha256", sha);
@@ -1103,13 +1116,6 @@ delete_after(const json_t *agreement)
 		}
 	}
 	return NULL;
-}
-
-static bool
-is_hex64(const char *s)
-{
-	size_t n = strspn(s, "0123456789abcdef");
-	return n == 64 && s[n] == 0;
 }
 
 struct report_ctx {
