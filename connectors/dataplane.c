@@ -721,6 +721,12 @@ conn_data_get(struct agora_req *r)
 		ret = agora_reply_error(r, AGORA_E_DATASET_NOT_FOUND, "the dataset is no longer here");
 		goto out;
 	}
+	/* Revoked here: refused at once, before the broker's termination. */
+	if (!str_eq(sget(ag, "status"), "active")) {
+		ret = agora_reply_error(r, AGORA_E_AGREEMENT_NOT_ACTIVE, "agreement '%.200s' was revoked",
+					sget(row, "agreement_id"));
+		goto out;
+	}
 	struct served *s = xcalloc(1, sizeof *s);
 	snprintf(s->id, sizeof s->id, "%s", id);
 	s->stream = stream_add(id, conn_socket(r));

@@ -287,11 +287,19 @@ participant_jkt(const json_t *participant, char out[44])
 	return json_array_size(keys) > 0 && agora_jwk_thumbprint(json_array_get(keys, 0), out);
 }
 
-/* Does the agreement ask for sender-constrained tokens? */
+/* Does the agreement ask for sender-constrained tokens ("agora:
+ * senderConstrained": true on the policy or on a permission)? */
 static bool
 sender_constrained(const json_t *agreement)
 {
-	return json_is_true(json_object_get(agreement, "agora:senderConstrained"));
+	if (json_is_true(json_object_get(agreement, "agora:senderConstrained")))
+		return true;
+	size_t i;
+	json_t *p;
+	json_array_foreach(json_object_get(agreement, "permission"), i, p)
+		if (json_is_true(json_object_get(p, "agora:senderConstrained")))
+			return true;
+	return false;
 }
 
 /* A broker-signed at+jwt for transfer row t (DESIGN.md §6); *exp set.
