@@ -421,6 +421,7 @@ struct served {
 	struct agora_buf out;
 	size_t out_pos;
 	bool rows_done, ended, failed;
+	struct MHD_Response *resp;	/* to add the digest trailer */
 	long long since_auth;
 };
 
@@ -512,6 +513,10 @@ obs_reader(void *cls, uint64_t pos, char *buf, size_t max)
 			agora_sha256_final(s->hash, h);
 			s->hash = NULL;
 			agora_hex(h, 32, s->sha256);
+			/* The digest of what was sent, as a trailer of the
+			 * chunked body: the consumer checks what it got. */
+			if (s->resp)
+				MHD_add_response_footer(s->resp, "Agora-Sha256", s->sha256);
 			return MHD_CONTENT_READER_END_OF_STREAM;
 		}
 		if (s->rows_done) {
@@ -548,17 +553,19 @@ fail:
 	return MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
-/* Observations through a cursor and the plan. */
-static enum MHD_Result
-serve_observations(struct agora_req *r, struct served *s, const json_t *ds, const json_t *row,
-		   const json_t *agreement)
+/* The plan for observations dataset ds under agreement and query, or NULL
+ * with the xform error symbol and detail. */
+static struct xform_plan *
+plan_for(const json_t *ds, const json_t *agreement, const json_t *query, const char **sym,
+	 char *detail, size_t dlen)
 {
-	char err[256], detail[512];
+	char err[256];
 	struct agora_obs_schema *schema = agora_obs_schema_parse(json_object_get(ds, "source"), err,
 								 sizeof err);
 	if (!schema) {
-		served_free(s);
-		return agora_reply_error(r, AGORA_E_INTERNAL, "the dataset's schema is unreadable");
+		*sym = "invalid_dataset";
+		snprintf(detail, dlen, "the dataset's schema is unreadable: %s", err);
+		return NULL;
 	}
 	struct xform_field fields[AGORA_OBS_MAX_FIELDS];
 	for (size_t i = 0; i < schema->nfields; i++)
@@ -567,11 +574,44 @@ serve_observations(struct agora_req *r, struct served *s, const json_t *ds, cons
 							  schema->fields[i].type == AGORA_OBS_INTEGER };
 	struct xform_dataset xd = { fields, schema->nfields, schema->time_field, schema->thing_field };
 	uint8_t key[32];
-	const char *sym = NULL;
 	bool have_key = pseudonym_key(key);
-	s->plan = xform_plan_new(agreement, json_object_get(row, "query"), &xd, have_key ? key : NULL,
-				 &sym, detail, sizeof detail);
+	struct xform_plan *p = xform_plan_new(agreement, query, &xd, have_key ? key : NULL, sym, detail,
+					      dlen);
 	agora_obs_schema_free(schema);
+	return p;
+}
+
+enum agora_error
+dataplane_check_query(const json_t *ds, const json_t *agreement, const json_t *query, char *detail,
+		      size_t dlen)
+{
+	const char *type = sget(json_object_get(ds, "source"), "type");
+	if (!str_eq(type, "observations")) {
+		if (!query)
+			return AGORA_E__COUNT;
+		snprintf(detail, dlen, "a query applies to observations datasets only, this one is %s",
+			 type ? type : "unknown");
+		return AGORA_E_INVALID_QUERY;
+	}
+	const char *sym = NULL;
+	struct xform_plan *p = plan_for(ds, agreement, query, &sym, detail, dlen);
+	xform_plan_free(p);
+	if (p)
+		return AGORA_E__COUNT;
+	return str_eq(sym, "query_not_permitted") ? AGORA_E_QUERY_NOT_PERMITTED
+	       : str_eq(sym, "invalid_query")     ? AGORA_E_INVALID_QUERY
+						  : AGORA_E_USAGE_DENIED;
+}
+
+/* Observations through a cursor and the plan. */
+static enum MHD_Result
+serve_observations(struct agora_req *r, struct served *s, const json_t *ds, const json_t *row,
+		   const json_t *agreement)
+{
+	char detail[512];
+	const char *sym = NULL;
+	const json_t *q = json_object_get(row, "query");
+	s->plan = plan_for(ds, agreement, json_is_object(q) ? q : NULL, &sym, detail, sizeof detail);
 	if (!s->plan) {
 		served_free(s);
 		if (str_eq(sym, "query_not_permitted"))
@@ -615,8 +655,9 @@ serve_observations(struct agora_req *r, struct served *s, const json_t *ds, cons
 	xform_begin(s->plan, &s->out);
 	r->done = served_done;
 	r->done_ctx = s;
+	agora_reply_header(r, "Trailer", "Agora-Sha256");
 	return agora_reply_stream(r, 200, xform_plan_media_type(s->plan), MHD_SIZE_UNKNOWN, 64 * 1024,
-				  obs_reader, s, reader_free);
+				  obs_reader, s, reader_free, &s->resp);
 }
 
 static int
@@ -868,7 +909,9 @@ struct pull {
 	uint64_t last_ns;
 	long long offset;	/* resumed from */
 	bool first, reset;
-	char digest[65];	/* the provider's Repr-Digest, hex */
+	char digest[65];	/* the provider's Repr-Digest or Agora-Sha256 trailer, hex */
+	char errbody[1024];	/* the start of an error answer */
+	size_t errlen;
 	const char *id;
 	CURL *curl;
 };
@@ -878,6 +921,13 @@ pull_header(char *buf, size_t size, size_t n, void *arg)
 {
 	struct pull *p = arg;
 	size_t len = size * n;
+	if (len > 13 && !strncasecmp(buf, "Agora-Sha256:", 13)) {
+		const char *v = buf + 13;
+		while (*v == ' ')
+			v++;
+		if (strspn(v, "0123456789abcdef") == 64)
+			snprintf(p->digest, sizeof p->digest, "%.64s", v);
+	}
 	if (len > 12 && !strncasecmp(buf, "Repr-Digest:", 12)) {
 		const char *v = strstr(buf, "sha-256=:");
 		if (v) {
@@ -913,8 +963,14 @@ pull_write(char *buf, size_t size, size_t n, void *arg)
 			p->reset = true;	/* an error body: not data */
 		}
 	}
-	if (p->reset)
+	if (p->reset) {
+		size_t room = sizeof p->errbody - 1 - p->errlen;
+		size_t k = len < room ? len : room;
+		memcpy(p->errbody + p->errlen, buf, k);
+		p->errlen += k;
+		p->errbody[p->errlen] = '\0';
 		return len;
+	}
 	if (fwrite(buf, 1, len, p->f) != len)
 		return 0;
 	agora_sha256_update(p->hash, buf, len);
@@ -1003,8 +1059,13 @@ do_pull(json_t *t)
 	fclose(p.f);
 	p.f = NULL;
 	if (cc != CURLE_OK || (code != 200 && code != 206)) {
+		json_t *eb = p.errlen ? json_loads(p.errbody, 0, NULL) : NULL;
+		const char *es = sget(eb, "error"), *ed = sget(eb, "detail");
 		char *why = cc != CURLE_OK ? xasprintf("pull interrupted: %s", curl_easy_strerror(cc))
-					   : xasprintf("the provider answered HTTP %ld", code);
+					   : xasprintf("the provider answered HTTP %ld%s%s%s%s", code,
+						       es ? ": " : "", es ? es : "", ed ? ": " : "",
+						       ed ? ed : "");
+		json_decref(eb);
 		if (code == 401 || code == 403 || code == 409) {
 			/* Not data: keep nothing of an error body. */
 			if (p.offset == 0)
@@ -1015,8 +1076,11 @@ do_pull(json_t *t)
 			save(t, "token_expires_at", NULL);
 		}
 		set_failure(t, why);
-		free(why);
 		db_ctr_progress(id, p.bytes);
+		/* A refusal that asking again cannot change ends the transfer. */
+		if (cc == CURLE_OK && (code == 400 || code == 403))
+			transfer_act(conn, id, TR_TERMINATE, es ? es : "refused", why);
+		free(why);
 		goto out;
 	}
 	if (rename(part, final) != 0) {

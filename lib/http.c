@@ -226,9 +226,11 @@ agora_reply_fd(struct agora_req *ar, const char *content_type, int fd, uint64_t 
 enum MHD_Result
 agora_reply_stream(struct agora_req *ar, unsigned status, const char *content_type, uint64_t size,
 		   size_t block, MHD_ContentReaderCallback reader, void *ctx,
-		   MHD_ContentReaderFreeCallback free_cb)
+		   MHD_ContentReaderFreeCallback free_cb, struct MHD_Response **out)
 {
 	struct MHD_Response *resp = MHD_create_response_from_callback(size, block, reader, ctx, free_cb);
+	if (out)
+		*out = resp;
 	if (!resp) {
 		if (free_cb)
 			free_cb(ctx);

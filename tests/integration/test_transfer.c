@@ -251,3 +251,136 @@ Test(transfer, delete_duty_runs_and_is_reported)
 	free(id);
 	free(ag);
 }
+
+/* An observations dataset at the city (sensor, no2, label) with four rows,
+ * offered under policy and negotiated: the agreement id. */
+static char *
+observations_agreement(const char *title, const char *policy)
+{
+	char *pb = xasprintf("{\"policy\":%s}", policy);
+	char *pol = nfx_post_id(&city, "/api/v1/policies", pb);
+	char *db = xasprintf("{\"title\":\"%s\",\"theme\":[\"environment\"],\"source\":{\"type\":"
+			     "\"observations\",\"thingField\":\"sensor\",\"fields\":[{\"name\":\"no2\","
+			     "\"type\":\"number\"},{\"name\":\"label\",\"type\":\"string\"}]}}",
+			     title);
+	char *ds = nfx_post_id(&city, "/api/v1/datasets", db);
+	static const char csv[] = "timestamp,sensor,no2,label\n"
+				  "2026-01-01T00:10:00Z,s1,10,a\n"
+				  "2026-01-01T00:20:00Z,s1,20,b\n"
+				  "2026-01-01T00:30:00Z,s2,30,c\n"
+				  "2026-01-01T01:10:00Z,s1,40,d\n";
+	char *path = xasprintf("/api/v1/datasets/%s/observations", ds);
+	struct harness_resp *r = cfx_call_raw(&city, "POST", path, CONN_ADMIN_KEY, "text/csv", csv,
+					      strlen(csv));
+	cr_assert_eq(r->status, 200, "%s", r->body);
+	cr_assert_eq(json_integer_value(json_object_get(r->json, "accepted")), 4, "%s", r->body);
+	harness_resp_free(r);
+	char *ob = xasprintf("{\"datasetSelector\":{\"ids\":[\"%s\"]},\"contractPolicyId\":\"%s\","
+			     "\"autoAccept\":true}", ds, pol);
+	char *offer = nfx_post_id(&city, "/api/v1/offers", ob);
+	char *cpath = xasprintf("/api/v1/catalog/datasets/%s", ds);
+	bool seen = false;
+	for (int i = 0; i < 200 && !seen; i++) {
+		r = fx_call("GET", cpath, NULL, NULL);
+		seen = r->status == 200 && json_array_size(json_object_get(r->json, "offers")) > 0;
+		harness_resp_free(r);
+		if (!seen)
+			usleep(50000);
+	}
+	cr_assert(seen);
+	char *neg = nfx_request(ds, offer);
+	json_t *n = nfx_wait_state(&mobi, neg, "FINALIZED");
+	cr_assert_str_eq(sget(n, "state"), "FINALIZED", "%s", json_dumps(n, 0));
+	char *ag = xstrdup(sget(n, "agreementId"));
+	json_decref(n);
+	free(pb);
+	free(pol);
+	free(db);
+	free(ds);
+	free(path);
+	free(ob);
+	free(offer);
+	free(cpath);
+	free(neg);
+	return ag;
+}
+
+/* The data the consumer received for transfer id (heap, NUL-terminated). */
+static char *
+received(const char *id)
+{
+	json_t *t = wait_transfer(id, false);
+	cr_assert_str_eq(sget(t, "state"), "COMPLETED", "%s", json_dumps(t, 0));
+	cr_expect(json_is_true(json_object_get(t, "verified")), "%s", json_dumps(t, 0));
+	json_decref(t);
+	char *path = xasprintf("/api/v1/transfers/%s/data", id);
+	struct harness_resp *r = cfx_call(&mobi, "GET", path, CONN_ADMIN_KEY, NULL);
+	cr_assert_eq(r->status, 200, "%s", r->body);
+	char *body = xstrndup(r->body, r->body_len);
+	harness_resp_free(r);
+	free(path);
+	return body;
+}
+
+Test(transfer, observations_anonymized)
+{
+	char *ag = observations_agreement(
+		"Pseudonymous sensors",
+		"{\"@type\":\"Set\",\"permission\":[{\"action\":\"use\",\"duty\":["
+		"{\"action\":\"anonymize\",\"fields\":[\"sensor\"],\"agora:method\":\"hash\"},"
+		"{\"action\":\"anonymize\",\"fields\":[\"label\"]}]}]}");
+	char *id = start_transfer(ag, NULL);
+	char *csv = received(id);
+	/* Header without the dropped field; no raw sensor id or label left. */
+	cr_expect(!strncmp(csv, "timestamp,thing,no2\r\n", 21), "%s", csv);
+	cr_expect(!strstr(csv, "s1") && !strstr(csv, "s2") && !strstr(csv, ",a"), "%s", csv);
+	int lines = 0;
+	for (const char *p = csv; *p; p++)
+		lines += *p == '\n';
+	cr_expect_eq(lines, 5, "%s", csv);
+	/* The same sensor has the same pseudonym (rows 1 and 2 are s1), the
+	 * other sensor another (row 3 is s2). */
+	char p1[40] = "", p2[40] = "", p3[40] = "";
+	const char *l1 = strchr(csv, '\n') + 1;
+	const char *l2 = strchr(l1, '\n') + 1;
+	const char *l3 = strchr(l2, '\n') + 1;
+	sscanf(l1, "%*[^,],%32[0-9a-f]", p1);
+	sscanf(l2, "%*[^,],%32[0-9a-f]", p2);
+	sscanf(l3, "%*[^,],%32[0-9a-f]", p3);
+	cr_expect_str_neq(p1, p3, "%s", csv);
+	cr_expect_eq(strlen(p1), 32, "%s", csv);
+	cr_expect_str_eq(p1, p2, "%s", csv);
+	/* Asking for the dropped field is refused before anything moves. */
+	char *bad = start_transfer(ag, "\"query\":{\"fields\":[\"label\"]}");
+	json_t *t = wait_transfer(bad, false);
+	cr_expect_str_eq(sget(t, "state"), "TERMINATED", "%s", json_dumps(t, 0));
+	cr_expect_str_eq(sget(t, "code"), "query_not_permitted", "%s", json_dumps(t, 0));
+	json_decref(t);
+	free(bad);
+	free(csv);
+	free(id);
+	free(ag);
+}
+
+Test(transfer, observations_aggregated)
+{
+	char *ag = observations_agreement(
+		"Hourly only",
+		"{\"@type\":\"Set\",\"permission\":[{\"action\":\"use\",\"duty\":["
+		"{\"action\":\"aggregate\",\"agora:bucket\":\"PT1H\"}]}]}");
+	char *id = start_transfer(ag, "\"query\":{\"format\":\"ndjson\"}");
+	char *nd = received(id);
+	/* Raw rows never leave: hourly buckets per sensor, exact statistics. */
+	cr_expect(!strstr(nd, "00:10:00"), "%s", nd);
+	cr_expect(strstr(nd, "\"no2\":{\"count\":2,\"min\":10,\"max\":20,\"mean\":15}") != NULL, "%s", nd);
+	cr_expect(strstr(nd, "\"no2\":{\"count\":1,\"min\":30,\"max\":30,\"mean\":30}") != NULL, "%s", nd);
+	cr_expect(strstr(nd, "\"no2\":{\"count\":1,\"min\":40,\"max\":40,\"mean\":40}") != NULL, "%s", nd);
+	cr_expect(!strstr(nd, "label"), "%s", nd);
+	int lines = 0;
+	for (const char *p = nd; *p; p++)
+		lines += *p == '\n';
+	cr_expect_eq(lines, 3, "%s", nd);
+	free(nd);
+	free(id);
+	free(ag);
+}
