@@ -6,6 +6,7 @@
 #include "db_ledger.h"
 #include "db_negotiations.h"
 #include "db_transfers.h"
+#include "transfer.h"
 #include "db_participants.h"
 #include "httpc.h"
 #include "jose.h"
@@ -44,6 +45,8 @@ static struct agora_opt opts[] = {
 	  "seconds between catalog crawls of the participants' connectors (0: never)", NULL },
 	{ "outbox-workers", "AGORA_OUTBOX_WORKERS", "N", "8",
 	  "threads delivering DSP messages from the outbox", NULL },
+	{ "token-lifetime", "AGORA_TOKEN_LIFETIME", "SECONDS", "300",
+	  "lifetime of the access tokens issued for transfers (refreshable while STARTED)", NULL },
 	{ "search-cache-ttl", "AGORA_SEARCH_CACHE_TTL", "SECONDS", "10",
 	  "reuse a catalog search answer while the catalog is unchanged, at most this long (0: off)", NULL },
 };
@@ -67,7 +70,12 @@ main(int argc, char **argv)
 		fprintf(stderr, "agora-broker: --log-level takes debug, info, warn or error\n");
 		return 2;
 	}
-	long threads, maxconn, timeout, crawl, cache_ttl, obw;
+	long threads, maxconn, timeout, crawl, cache_ttl, obw, tokl;
+	if (!agora_parse_long(OPT("token-lifetime"), 1, 3600, &tokl)) {
+		fprintf(stderr, "agora-broker: --token-lifetime takes 1..3600 seconds\n");
+		return 2;
+	}
+	broker_transfer_token_lifetime((unsigned)tokl);
 	if (!agora_parse_long(OPT("crawl-interval"), 0, 86400 * 7, &crawl) ||
 	    !agora_parse_long(OPT("search-cache-ttl"), 0, 3600, &cache_ttl) ||
 	    !agora_parse_long(OPT("outbox-workers"), 1, 64, &obw)) {

@@ -27,6 +27,14 @@
 #define RECHECK_SECONDS 30
 #define KIND(k) (1u << (k))
 
+static unsigned token_lifetime = 300;
+
+void
+broker_transfer_token_lifetime(unsigned seconds)
+{
+	token_lifetime = seconds;
+}
+
 static const char *
 sget(const json_t *o, const char *k)
 {
@@ -310,7 +318,7 @@ mint_token(const struct broker *b, const json_t *t, const json_t *agreement, lon
 	long long now = (long long)agora_now();
 	char jti[46];
 	agora_urn_uuid(jti);
-	*exp = now + TRANSFER_TOKEN_LIFETIME;
+	*exp = now + (long long)token_lifetime;
 	json_t *claims = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:s, s:s}", "iss",
 				   b->svc.public_url, "sub", sget(t, "consumer_id"), "aud",
 				   sget(t, "provider_id"), "client_id", sget(t, "consumer_id"), "iat",
