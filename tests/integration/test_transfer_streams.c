@@ -144,7 +144,7 @@ slow_pull(const struct edr *e, long long after, void (*act)(void *), void *ctx, 
 			act(ctx);
 		}
 		if (!acted)
-			usleep(20000);
+			usleep(50000);
 		if (time(NULL) - t0 > 120)
 			break;
 	}
@@ -193,7 +193,7 @@ Test(streams, revocation_cuts_a_running_stream)
 Test(streams, closing_time_window_cuts_a_running_stream)
 {
 	char until[32], policy[512];
-	agora_time_rfc3339(agora_now() + 8, until);
+	agora_time_rfc3339(agora_now() + 14, until);
 	snprintf(policy, sizeof policy,
 		 "{\"@type\":\"Set\",\"permission\":[{\"action\":\"use\",\"constraint\":"
 		 "[{\"leftOperand\":\"dateTime\",\"operator\":\"lt\",\"rightOperand\":\"%s\"}]}]}", until);
