@@ -1283,7 +1283,7 @@ broker_transfer_list(struct agora_req *r)
 	if (qs < 0)
 		return agora_reply_error(r, AGORA_E_UNAVAILABLE, "the database is unavailable");
 	json_t *next = agora_page_next(list, limit, "id");
-	return agora_reply_json(r, 200, json_pack("{s:o, s:o}", "transfers", list, "next", next));
+	return agora_reply_json(r, 200, json_pack("{s:o, s:o}", "results", list, "next", next));
 }
 
 enum MHD_Result
