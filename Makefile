@@ -65,6 +65,8 @@ endif
 ifneq ($(wildcard policy/agora-policy.c),)
 BINS         += $(BUILD)/bin/agora-policy
 endif
+# The demo's data generator (demo/): plain C, no library of ours.
+BINS         += $(BUILD)/bin/agora-demo-data
 
 .PHONY: all deps test test-unit test-integration run clean install check-deps
 all: deps
@@ -130,6 +132,10 @@ $(BUILD)/bin/agora: $(CLI_SRCS:%.c=$(BUILD)/obj/%.o) $(LIBPOLICY) $(LIBAGORA)
 $(BUILD)/bin/agora-policy: $(BUILD)/obj/policy/agora-policy.o $(LIBPOLICY)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/bin/agora-demo-data: $(BUILD)/obj/demo/agora-demo-data.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lm
 
 $(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(HARNESS_OBJS) $(ALL_LIBS)
 	@mkdir -p $(dir $@)
