@@ -68,7 +68,7 @@ endif
 # The demo's data generator (demo/): plain C, no library of ours.
 BINS         += $(BUILD)/bin/agora-demo-data
 
-.PHONY: all deps test test-unit test-integration run clean install check-deps
+.PHONY: all deps test test-unit test-integration test-demo run clean install check-deps
 all: deps
 	@$(MAKE) --no-print-directory build-all
 
@@ -148,13 +148,18 @@ $(BUILD)/tests/integration/%: $(BUILD)/obj/tests/integration/%.o $(INTEG_OBJS) $
 # Unit tests need nothing running; integration tests get a throwaway
 # PostgreSQL from scripts/pg-test-cluster and start real processes.
 test: all
-	@$(MAKE) --no-print-directory test-unit test-integration
+	@$(MAKE) --no-print-directory test-unit test-integration test-demo
 
 test-unit: build-all
 	@AGORA_BUILD_DIR=$(BUILD) scripts/run-tests unit $(BUILD) $(UNIT_BINS)
 
 test-integration: build-all
 	@AGORA_BUILD_DIR=$(BUILD) scripts/pg-test-cluster run -- scripts/run-tests integration $(BUILD) $(INTEG_BINS)
+
+# The demo end to end, unattended, in a temporary directory on free ports:
+# start, seed, check, stop, start again, check nothing was made twice (~10 s).
+test-demo: build-all
+	@scripts/run-demo --check $(BUILD)
 
 run: deps
 	@$(MAKE) --no-print-directory $(BINS)
