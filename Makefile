@@ -201,6 +201,14 @@ install: bins
 	install -m 0644 $(MAN1) $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 0644 $(MAN8) $(DESTDIR)$(PREFIX)/share/man/man8/
 
+# docker/Dockerfile and docker/compose.yaml, checked offline (no image is
+# built, no registry asked): see the comment in scripts/docker-check.
+.PHONY: docker-check deps-docker
+deps-docker:
+	@scripts/deps docker
+docker-check: bins deps-docker
+	@scripts/docker-check $(BUILD)
+
 # Installs into a temporary PREFIX and checks the files and that every
 # binary answers --help and --version.
 test-install: bins
