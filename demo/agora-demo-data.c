@@ -2,7 +2,7 @@
  *
  *   agora-demo-data [--seed N] [--end YYYY-MM-DD] [--days N] [--out DIR]
  *
- * Writes five CSV files into DIR (default "."):
+ * Writes six CSV files into DIR (default "."):
  *
  *   air-quality.csv           timestamp,station,no2,pm10,pm25          hourly, 3 stations
  *   traffic-counts.csv        timestamp,counter,vehicles,avg_speed_kmh 15 min, 4 counters
@@ -10,6 +10,7 @@
  *   scooter-availability.csv  timestamp,zone,available,battery_avg_pct 10 min, 6 zones
  *   bike-trips.csv            trip_id,bike_id,start_time,end_time,start_station,
  *                             end_station,duration_s,distance_m        one row per trip
+ *   bike-stations.csv         station_id,name,lon,lat,docks            reference data
  *
  * The series have what real sensor feeds have: daily and weekly cycles
  * (rush hours, quieter weekends and nights), slow weather-like drifts,
@@ -394,20 +395,39 @@ scooters(const char *dir, time_t start, int days)
 	close_out(f, "scooter-availability.csv", rows);
 }
 
+/* The bike-share stations: the trips' ends and a reference file of their own. */
+static const struct {
+	const char *id, *name;
+	double lon, lat;
+	int docks;
+} stn[] = {
+	{ "1001-terreaux", "Place des Terreaux", 4.8337, 45.7675, 24 },
+	{ "2004-bellecour", "Bellecour", 4.8320, 45.7578, 40 },
+	{ "3010-part-dieu", "Gare Part-Dieu", 4.8597, 45.7606, 36 },
+	{ "3082-guillotiere", "Guillotière", 4.8424, 45.7553, 20 },
+	{ "4002-croix-rousse", "Croix-Rousse", 4.8313, 45.7743, 18 },
+	{ "7024-jean-mace", "Jean Macé", 4.8427, 45.7453, 22 },
+	{ "7061-gerland", "Stade de Gerland", 4.8337, 45.7297, 16 },
+	{ "2030-perrache", "Perrache", 4.8260, 45.7486, 30 },
+	{ "6005-brotteaux", "Brotteaux", 4.8587, 45.7680, 20 },
+	{ "9001-vaise", "Gare de Vaise", 4.8045, 45.7745, 26 },
+};
+#define NSTATIONS (sizeof stn / sizeof stn[0])
+
+static void
+bike_stations(const char *dir)
+{
+	FILE *f = open_out(dir, "bike-stations.csv");
+	fputs("station_id,name,lon,lat,docks\n", f);
+	for (size_t i = 0; i < NSTATIONS; i++)
+		fprintf(f, "%s,%s,%.4f,%.4f,%d\n", stn[i].id, stn[i].name, stn[i].lon, stn[i].lat, stn[i].docks);
+	close_out(f, "bike-stations.csv", (long)NSTATIONS);
+}
+
 static void
 bike_trips(const char *dir, time_t start, int days)
 {
-	static const struct {
-		const char *id;
-		double lon, lat;
-	} stn[] = {
-		{ "1001-terreaux", 4.8337, 45.7675 }, { "2004-bellecour", 4.8320, 45.7578 },
-		{ "3010-part-dieu", 4.8597, 45.7606 }, { "3082-guillotiere", 4.8424, 45.7553 },
-		{ "4002-croix-rousse", 4.8313, 45.7743 }, { "7024-jean-mace", 4.8427, 45.7453 },
-		{ "7061-gerland", 4.8337, 45.7297 }, { "2030-perrache", 4.8260, 45.7486 },
-		{ "6005-brotteaux", 4.8587, 45.7680 }, { "9001-vaise", 4.8045, 45.7745 },
-	};
-	const size_t ns = sizeof stn / sizeof stn[0];
+	const size_t ns = NSTATIONS;
 	FILE *f = open_out(dir, "bike-trips.csv");
 	fputs("trip_id,bike_id,start_time,end_time,start_station,end_station,duration_s,distance_m\n", f);
 	long rows = 0, trip = 0;
@@ -449,7 +469,7 @@ usage(FILE *f)
 {
 	fputs("Usage: agora-demo-data [--seed N] [--end YYYY-MM-DD] [--days N] [--out DIR]\n"
 	      "Writes the demo's CSV time series (air quality, traffic counts, parking\n"
-	      "occupancy, e-scooter availability, bike-share trips) into DIR.\n\n"
+	      "occupancy, e-scooter availability, bike-share trips and stations) into DIR.\n\n"
 	      "  --seed N          random seed (default 42); same arguments, same bytes\n"
 	      "  --end YYYY-MM-DD  the series end at 00:00 UTC of this day (default 2026-11-25)\n"
 	      "  --days N          number of days before --end (1-366, default 14)\n"
@@ -512,6 +532,7 @@ main(int argc, char **argv)
 	scooters(dir, start, (int)days);
 	rng_state = seed ^ 0x62696b65ull;
 	bike_trips(dir, start, (int)days);
+	bike_stations(dir);
 	return 0;
 bad:
 	usage(stderr);
