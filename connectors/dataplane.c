@@ -27,6 +27,7 @@
 #include "db_connector.h"
 #include "db_transfers.h"
 #include "ingest.h"
+#include "jcs.h"
 #include "jose.h"
 #include "log.h"
 #include "pauth.h"
@@ -1136,12 +1137,29 @@ delete_after(const json_t *agreement)
 	return NULL;
 }
 
+/* Does the agreement carry a duty with this action (in a permission or as
+ * an obligation)? */
+static bool
+has_duty(const json_t *agreement, const char *action)
+{
+	size_t i, j;
+	json_t *rule, *d;
+	json_array_foreach(json_object_get(agreement, "obligation"), i, rule)
+		if (str_eq(sget(rule, "action"), action))
+			return true;
+	json_array_foreach(json_object_get(agreement, "permission"), i, rule)
+		json_array_foreach(json_object_get(rule, "duty"), j, d)
+			if (str_eq(sget(d, "action"), action))
+				return true;
+	return false;
+}
+
 /* Tell the broker's ledger about an event of transfer t (its pid there). */
 static bool
 report(json_t *t, const char *event, json_t **answer)
 {
 	json_t *req = json_pack("{s:s, s:s}", "transfer", sget(t, "counterpart_pid"), "event", event);
-	if (strcmp(event, "deleted") != 0) {
+	if (strcmp(event, "deleted") != 0 && strcmp(event, "inform") != 0) {
 		json_object_set(req, "bytes", json_object_get(t, "bytes"));
 		json_object_set_new(req, "sha256", json_string(sget(t, "sha256")));
 	}
@@ -1191,9 +1209,14 @@ do_report(json_t *t)
 	if (!provider) {
 		json_t *ag = NULL;
 		if (db_ctr_agreement(NULL, sget(t, "agreement_id"), &ag) == AGORA_QS_ONE) {
-			const char *after = delete_after(json_object_get(ag, "agreement"));
+			const json_t *agreement = json_object_get(ag, "agreement");
+			const char *after = delete_after(agreement);
 			if (after)
 				db_ctr_delete_due(NULL, id, after);
+			/* An inform duty: the broker records it and tells the
+			 * provider what we received. */
+			if (has_duty(agreement, "inform") && !report(t, "inform", NULL))
+				agora_logf(AGORA_LOG_WARN, "dataplane", "%s: the inform duty is not done yet", id);
 		}
 		json_decref(ag);
 	}
@@ -1588,4 +1611,34 @@ conn_transfer_edr(struct agora_req *r)
 	}
 	json_decref(t);
 	return ret;
+}
+
+/* POST /api/v1/usage/notify (the broker): a consumer's inform duty about a
+ * transfer of ours; recorded in the transfer's events. */
+enum MHD_Result
+conn_usage_notify(struct agora_req *r)
+{
+	const char *id = sget(r->json, "transfer");
+	if (!str_eq(r->participant, conn->broker_url))
+		return agora_reply_error(r, AGORA_E_TRANSFER_NOT_FOUND, "no transfer '%.200s'", id ? id : "");
+	if (!id)
+		return agora_reply_error(r, AGORA_E_INVALID_REQUEST, "expected {\"transfer\": string, …}");
+	json_t *t = NULL;
+	enum agora_qs qs = db_ctr_get(NULL, id, false, &t);
+	bool ours = qs == AGORA_QS_ONE && str_eq(sget(t, "role"), "provider");
+	json_decref(t);
+	if (qs < 0)
+		return agora_reply_error(r, AGORA_E_UNAVAILABLE, "the database is unavailable");
+	if (!ours)
+		return agora_reply_error(r, AGORA_E_TRANSFER_NOT_FOUND, "no transfer '%.200s'", id);
+	char hash[65];
+	if (!agora_jcs_sha256_hex(r->json, hash))
+		return agora_reply_error(r, AGORA_E_INVALID_REQUEST, "the notification cannot be canonicalised");
+	qs = db_ctr_msg_add(NULL, id, "in", "UsageNotification", hash, 200, NULL, r->json);
+	if (qs < 0)
+		return agora_reply_error(r, AGORA_E_UNAVAILABLE, "the database is unavailable");
+	if (qs == AGORA_QS_ONE)
+		agora_logf(AGORA_LOG_INFO, "dataplane", "%s: the consumer informs: %s received", id,
+			   sget(r->json, "sha256") ? sget(r->json, "sha256") : "data");
+	return agora_reply_json(r, 200, json_pack("{s:s, s:b}", "transfer", id, "recorded", 1));
 }

@@ -99,6 +99,7 @@ const struct agora_route connector_routes[] = {
 	R("POST", "/dsp/callback/transfers/{pid}/suspension", conn_dsp_cb_tr_suspension, DSP),
 	R("POST", "/dsp/callback/transfers/{pid}/termination", conn_dsp_cb_tr_termination, DSP),
 	R("GET", "/data/{transfer}", conn_data_get, PUBLIC),
+	R("POST", "/api/v1/usage/notify", conn_usage_notify, AGORA_AUTH_PARTICIPANT, 0),
 	STREAM("PUT", "/push/{id}", conn_push_put, PUBLIC),
 };
 

@@ -92,5 +92,6 @@ enum MHD_Result conn_dsp_cb_tr_suspension(struct agora_req *r);
 enum MHD_Result conn_dsp_cb_tr_termination(struct agora_req *r);
 enum MHD_Result conn_data_get(struct agora_req *r);
 enum MHD_Result conn_push_put(struct agora_req *r);
+enum MHD_Result conn_usage_notify(struct agora_req *r);
 
 #endif

@@ -1144,7 +1144,50 @@ struct report_ctx {
 	char detail[256];
 	long long index;
 	int matches;		/* -1: the other side has not reported yet */
+	bool notified;		/* a notification for the provider was queued */
 };
+
+/* The consumer fulfils an inform duty: the ledger records it and the
+ * provider is told (outbox) what the consumer received.  Once per
+ * transfer: the entry's index is kept in the consumer's report. */
+static enum agora_qs
+inform_provider(PGconn *c, struct report_ctx *x, json_t *t)
+{
+	json_t *rep = json_object_get(t, "consumer_report");
+	if (!json_is_object(rep)) {
+		x->err = AGORA_E_TRANSFER_STATE;
+		snprintf(x->detail, sizeof x->detail, "report what was received before informing");
+		return AGORA_QS_NONE;
+	}
+	const json_t *prev = json_object_get(rep, "informed_index");
+	if (json_is_integer(prev)) {
+		x->index = json_integer_value(prev);
+		return AGORA_QS_NONE;
+	}
+	json_t *entry = json_pack("{s:s, s:s, s:s, s:s, s:O, s:O}", "transferId", sget(t, "id"),
+				  "agreementId", sget(t, "agreement_id"), "consumer", x->participant,
+				  "provider", sget(t, "provider_id"), "bytes",
+				  json_object_get(rep, "bytes"), "sha256", json_object_get(rep, "sha256"));
+	enum agora_qs qs = ledger_append(c, LEDGER_KIND_INFORMED, entry, &x->index);
+	json_decref(entry);
+	if (qs != AGORA_QS_ONE)
+		return qs;
+	json_object_set_new(rep, "informed_index", json_integer(x->index));
+	if ((qs = db_btr_update(c, t)) != AGORA_QS_ONE)
+		return qs;
+	if (!sget(t, "provider_pid") || !sget(t, "provider_endpoint"))
+		return AGORA_QS_ONE;
+	json_t *note = json_pack("{s:s, s:s, s:s, s:s, s:O, s:O, s:I}", "transfer", sget(t, "provider_pid"),
+				 "agreementId", sget(t, "agreement_id"), "event", "received", "consumer",
+				 x->participant, "bytes", json_object_get(rep, "bytes"), "sha256",
+				 json_object_get(rep, "sha256"), "ledgerIndex", (json_int_t)x->index);
+	char *url = url_join(sget(t, "provider_endpoint"), "/api/v1/usage/notify");
+	qs = agora_outbox_put(c, "transfer notify", url, sget(t, "provider_id"), note, sget(t, "id"));
+	free(url);
+	json_decref(note);
+	x->notified = qs == AGORA_QS_ONE;
+	return qs;
+}
 
 static enum agora_qs
 report_tx(PGconn *c, void *ctx)
@@ -1154,6 +1197,7 @@ report_tx(PGconn *c, void *ctx)
 	struct db_neg n;
 	memset(&n, 0, sizeof n);
 	bool sent = str_eq(x->event, "sent"), received = str_eq(x->event, "received");
+	bool inform = str_eq(x->event, "inform");
 	enum agora_qs qs = sent ? db_btr_get(c, DB_BTR_BY_PROVIDER, x->participant, x->transfer, true, &t)
 				: db_btr_get(c, DB_BTR_BY_ID, x->transfer, NULL, true, &t);
 	if (qs < 0)
@@ -1162,6 +1206,10 @@ report_tx(PGconn *c, void *ctx)
 		x->err = AGORA_E_TRANSFER_NOT_FOUND;
 		snprintf(x->detail, sizeof x->detail, "no transfer '%.200s' of yours", x->transfer);
 		qs = AGORA_QS_NONE;
+		goto out;
+	}
+	if (inform) {
+		qs = inform_provider(c, x, t);
 		goto out;
 	}
 	const char *mine = sent ? "provider_report" : received ? "consumer_report" : "deleted_index";
@@ -1242,15 +1290,18 @@ broker_usage_report(struct agora_req *r)
 	x.event = sget(r->json, "event");
 	x.bytes = json_object_get(r->json, "bytes");
 	x.sha256 = sget(r->json, "sha256");
-	bool deleted = str_eq(x.event, "deleted");
+	bool deleted = str_eq(x.event, "deleted") || str_eq(x.event, "inform");
 	if (!x.transfer || !(deleted || str_eq(x.event, "received") || str_eq(x.event, "sent")))
 		return agora_reply_error(r, AGORA_E_INVALID_REQUEST,
-					 "expected {\"transfer\", \"event\": \"sent\"|\"received\"|\"deleted\"}");
+					 "expected {\"transfer\", \"event\": \"sent\"|\"received\"|\"deleted\"|"
+					 "\"inform\"}");
 	if (!deleted && (!json_is_integer(x.bytes) || json_integer_value(x.bytes) < 0 || !x.sha256 ||
 			 !is_hex64(x.sha256)))
 		return agora_reply_error(r, AGORA_E_INVALID_REQUEST,
 					 "a report needs bytes (integer ≥ 0) and sha256 (64 lowercase hex digits)");
 	enum agora_qs qs = agora_db_tx(report_tx, &x, false);
+	if (qs == AGORA_QS_ONE && x.notified)
+		agora_outbox_wake(broker_outbox());
 	if (x.err != AGORA_E__COUNT)
 		return agora_reply_error(r, x.err, "%s", x.detail);
 	if (qs < 0)
@@ -1336,6 +1387,12 @@ broker_transfer_on_result(const struct broker *b, PGconn *c, const char *kind, c
 			  long status, const json_t *reply, enum agora_outbox_outcome outcome)
 {
 	(void)b;
+	if (!strcmp(kind, "transfer notify")) {
+		if (outcome != AGORA_OUTBOX_DELIVERED)
+			agora_logf(AGORA_LOG_WARN, "transfer", "%s: the provider was not told of the "
+				   "consumer's inform duty (HTTP %ld)", ref, status);
+		return;
+	}
 	bool provider_leg = !strncmp(kind, "transfer " LEG_PROVIDER " ", strlen("transfer provider "));
 	bool is_request = provider_leg && strstr(kind, "TransferRequestMessage");
 	bool is_termination = strstr(kind, "TransferTerminationMessage") != NULL;

@@ -384,3 +384,44 @@ Test(transfer, observations_aggregated)
 	free(id);
 	free(ag);
 }
+
+Test(transfer, inform_duty_tells_the_provider)
+{
+	char *ag = agreement_for("Tell me when you have it",
+				 "{\"@type\":\"Set\",\"permission\":[{\"action\":\"use\",\"duty\":"
+				 "[{\"action\":\"inform\"}]}]}",
+				 NULL);
+	char *id = start_transfer(ag, NULL);
+	json_t *t = wait_transfer(id, false);
+	cr_assert_str_eq(sget(t, "state"), "COMPLETED", "%s", json_dumps(t, 0));
+	/* The ledger records the inform duty, and the provider's transfer
+	 * shows what the consumer said it received. */
+	int informed = 0;
+	bool told = false;
+	char *want = sha_hex(content, strlen(content));
+	for (int k = 0; k < 100 && (!informed || !told); k++) {
+		informed = ledger_count("informed", sget(t, "brokerPid"));
+		struct harness_resp *r = cfx_call(&city, "GET", "/api/v1/transfers?role=provider",
+						  CONN_ADMIN_KEY, NULL);
+		const char *pid = sget(json_array_get(json_object_get(r->json, "results"), 0), "id");
+		char *path = xasprintf("/api/v1/transfers/%s", pid ? pid : "none");
+		harness_resp_free(r);
+		r = cfx_call(&city, "GET", path, CONN_ADMIN_KEY, NULL);
+		size_t i;
+		json_t *ev;
+		json_array_foreach(json_object_get(r->json, "events"), i, ev)
+			if (!strcmp(sget(ev, "type"), "UsageNotification") &&
+			    !strcmp(sget(json_object_get(ev, "body"), "sha256"), want))
+				told = true;
+		harness_resp_free(r);
+		free(path);
+		if (!informed || !told)
+			usleep(50000);
+	}
+	cr_expect_eq(informed, 1);
+	cr_expect(told, "the provider's transfer has the consumer's notification");
+	json_decref(t);
+	free(want);
+	free(id);
+	free(ag);
+}
