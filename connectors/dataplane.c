@@ -413,6 +413,7 @@ struct served {
 	char id[ID_MAX];
 	struct stream *stream;
 	bool whole;		/* the response is the complete representation */
+	bool pump_ok;		/* http: the upstream body arrived complete */
 	long long bytes;
 	char sha256[65];	/* known up front (files) or computed while streaming */
 	struct agora_sha256_ctx *hash;	/* streamed bodies */
@@ -423,12 +424,17 @@ struct served {
 	size_t out_pos;
 	bool rows_done, ended, failed;
 	struct MHD_Response *resp;	/* to add the digest trailer */
+	/* http sources: a thread pumps the upstream body into a pipe */
+	struct pump *pump;
 	long long since_auth;
 };
+
+static void pump_finish(struct pump *p, bool *ok, long long *bytes, char sha[65]);
 
 static void
 served_free(struct served *s)
 {
+	pump_finish(s->pump, NULL, NULL, NULL);
 	if (s->db) {
 		PGresult *r = PQexec(s->db, "ROLLBACK");
 		PQclear(r);
@@ -461,6 +467,12 @@ served_done(void *ctx, bool completed)
 {
 	struct served *s = ctx;
 	stream_remove(s->stream);
+	if (s->pump) {
+		/* The upstream body is over (the pipe's end): its digest. */
+		pump_finish(s->pump, &s->pump_ok, &s->bytes, s->sha256);
+		s->pump = NULL;
+		s->failed |= !s->pump_ok;
+	}
 	if (completed && s->whole && !s->failed && s->sha256[0])
 		record_sent(s->id, s->bytes, s->sha256);
 	if (!s->plan)	/* streamed bodies are freed by their response */
@@ -669,6 +681,197 @@ conn_socket(struct agora_req *r)
 	return ci ? ci->connect_fd : -1;
 }
 
+/* ---- http sources: the upstream body through a pipe ------------------------- */
+
+/* A thread fetches the upstream URL and writes the body into a pipe that
+ * libmicrohttpd sends on (MHD_create_response_from_pipe): a full pipe
+ * blocks the fetch, so nothing is buffered beyond the pipe and curl's own
+ * buffer.  The thread hashes what it passes on, re-authorises every
+ * interval and REAUTH_BYTES, and stops when cancelled. */
+struct pump {
+	char *url;
+	char id[ID_MAX];
+	int wfd;
+	struct stream *stream;
+	struct agora_sha256_ctx *hash;
+	long long bytes, since_auth;
+	int64_t last_auth;
+	pthread_t th;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	long status;		/* the upstream's, once its headers are in */
+	bool headers, done, ok;
+	char sha256[65];
+};
+
+static size_t
+pump_header(char *buf, size_t size, size_t n, void *arg)
+{
+	struct pump *p = arg;
+	size_t len = size * n;
+	if (len == 2 && buf[0] == '\r') {	/* end of the header block */
+		pthread_mutex_lock(&p->lock);
+		p->headers = true;
+		pthread_cond_broadcast(&p->cond);
+		pthread_mutex_unlock(&p->lock);
+	} else if (len > 9 && !strncmp(buf, "HTTP/", 5)) {
+		long st = 0;
+		const char *sp = strchr(buf, ' ');
+		if (sp)
+			st = strtol(sp + 1, NULL, 10);
+		pthread_mutex_lock(&p->lock);
+		p->status = st;
+		pthread_mutex_unlock(&p->lock);
+	}
+	return len;
+}
+
+static size_t
+pump_write(char *buf, size_t size, size_t n, void *arg)
+{
+	struct pump *p = arg;
+	size_t len = size * n, off = 0;
+	if (p->status != 200)
+		return 0;
+	if (p->stream && atomic_load(&p->stream->cancel))
+		return 0;
+	while (off < len) {
+		ssize_t w = write(p->wfd, buf + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return 0;	/* the client went away */
+		off += (size_t)w;
+	}
+	agora_sha256_update(p->hash, buf, len);
+	p->bytes += (long long)len;
+	p->since_auth += (long long)len;
+	if (p->since_auth >= REAUTH_BYTES || agora_now() - p->last_auth >= (int64_t)reauth_s) {
+		enum agora_error e;
+		char d[256];
+		p->since_auth = 0;
+		p->last_auth = agora_now();
+		if (!authorize(p->id, NULL, false, &e, d, sizeof d)) {
+			agora_logf(AGORA_LOG_WARN, "dataplane", "%s: upstream stream cut: %s", p->id, d);
+			return 0;
+		}
+	}
+	return len;
+}
+
+static void *
+pump_run(void *arg)
+{
+	struct pump *p = arg;
+	CURL *cu = curl_easy_init();
+	curl_easy_setopt(cu, CURLOPT_URL, p->url);
+	curl_easy_setopt(cu, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(cu, CURLOPT_FOLLOWLOCATION, 0L);	/* no redirect around the allow-list */
+	curl_easy_setopt(cu, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(cu, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+	curl_easy_setopt(cu, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(cu, CURLOPT_LOW_SPEED_TIME, 30L);
+	curl_easy_setopt(cu, CURLOPT_HEADERFUNCTION, pump_header);
+	curl_easy_setopt(cu, CURLOPT_HEADERDATA, p);
+	curl_easy_setopt(cu, CURLOPT_WRITEFUNCTION, pump_write);
+	curl_easy_setopt(cu, CURLOPT_WRITEDATA, p);
+	CURLcode cc = curl_easy_perform(cu);
+	curl_easy_cleanup(cu);
+	uint8_t h[32];
+	agora_sha256_final(p->hash, h);
+	p->hash = NULL;
+	pthread_mutex_lock(&p->lock);
+	p->ok = cc == CURLE_OK && p->status == 200;
+	agora_hex(h, 32, p->sha256);
+	p->done = p->headers = true;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	close(p->wfd);	/* EOF for the response (an error ends it early) */
+	agora_db_close();
+	return NULL;
+}
+
+/* Wait for the thread, hand out its result (when asked) and free the pump.
+ * Accepts NULL. */
+static void
+pump_finish(struct pump *p, bool *ok, long long *bytes, char sha[65])
+{
+	if (!p)
+		return;
+	pthread_join(p->th, NULL);
+	if (ok)
+		*ok = p->ok;
+	if (bytes)
+		*bytes = p->bytes;
+	if (sha)
+		memcpy(sha, p->sha256, 65);
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->cond);
+	free(p->url);
+	free(p);
+}
+
+static enum MHD_Result
+serve_http(struct agora_req *r, struct served *s, const json_t *ds)
+{
+	const char *url = sget(json_object_get(ds, "source"), "url");
+	char host[256];
+	if (!url || !connector_url_host(url, host, sizeof host) || !connector_host_allowed(conn, host)) {
+		served_free(s);
+		return agora_reply_error(r, AGORA_E_FORBIDDEN,
+					 "the dataset's upstream host is no longer on the allow-list");
+	}
+	int fds[2];
+	if (pipe2(fds, O_CLOEXEC) != 0) {
+		served_free(s);
+		return agora_reply_error(r, AGORA_E_UNAVAILABLE, "cannot stream now");
+	}
+	struct pump *p = xcalloc(1, sizeof *p);
+	p->url = xstrdup(url);
+	snprintf(p->id, sizeof p->id, "%s", s->id);
+	p->wfd = fds[1];
+	p->stream = s->stream;
+	p->hash = agora_sha256_new();
+	p->last_auth = agora_now();
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	if (pthread_create(&p->th, NULL, pump_run, p) != 0) {
+		close(fds[0]);
+		close(fds[1]);
+		agora_sha256_free(p->hash);
+		free(p->url);
+		free(p);
+		served_free(s);
+		return agora_reply_error(r, AGORA_E_UNAVAILABLE, "cannot stream now");
+	}
+	s->pump = p;
+	/* Reply only once the upstream has answered: its refusal is ours. */
+	pthread_mutex_lock(&p->lock);
+	while (!p->headers)
+		pthread_cond_wait(&p->cond, &p->lock);
+	long status = p->status;
+	pthread_mutex_unlock(&p->lock);
+	if (status != 200) {
+		close(fds[0]);
+		served_free(s);
+		return agora_reply_error(r, AGORA_E_UNAVAILABLE, "the upstream source answered %s%ld",
+					 status ? "HTTP " : "nothing; status ", status);
+	}
+	s->whole = true;
+	s->bytes = -1;
+	r->done = served_done;
+	r->done_ctx = s;
+	struct MHD_Response *resp = MHD_create_response_from_pipe(fds[0]);
+	if (!resp) {
+		close(fds[0]);
+		r->done = NULL;
+		served_free(s);
+		return agora_reply_error(r, AGORA_E_UNAVAILABLE, "cannot stream now");
+	}
+	const char *mt = sget(ds, "mediaType");
+	return agora_reply_response(r, 200, mt ? mt : "application/octet-stream", resp);
+}
+
 /* A file dataset: its content object, zero-copy, with Range. */
 static enum MHD_Result
 serve_file(struct agora_req *r, struct served *s, const json_t *ds)
@@ -777,6 +980,8 @@ conn_data_get(struct agora_req *r)
 		ret = serve_file(r, s, ds);
 	else if (str_eq(type, "observations"))
 		ret = serve_observations(r, s, ds, row, json_object_get(ag, "agreement"));
+	else if (str_eq(type, "http"))
+		ret = serve_http(r, s, ds);
 	else {
 		stream_remove(s->stream);
 		served_free(s);

@@ -224,6 +224,13 @@ agora_reply_fd(struct agora_req *ar, const char *content_type, int fd, uint64_t 
 }
 
 enum MHD_Result
+agora_reply_response(struct agora_req *ar, unsigned status, const char *content_type,
+		     struct MHD_Response *resp)
+{
+	return queue(ar, status, resp, content_type);
+}
+
+enum MHD_Result
 agora_reply_stream(struct agora_req *ar, unsigned status, const char *content_type, uint64_t size,
 		   size_t block, MHD_ContentReaderCallback reader, void *ctx,
 		   MHD_ContentReaderFreeCallback free_cb, struct MHD_Response **out)

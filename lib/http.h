@@ -178,6 +178,10 @@ enum MHD_Result agora_reply_stream(struct agora_req *r, unsigned status, const c
 				   uint64_t size, size_t block, MHD_ContentReaderCallback reader,
 				   void *ctx, MHD_ContentReaderFreeCallback free_cb,
 				   struct MHD_Response **resp);
+/* Queue a response built by the caller (e.g. MHD_create_response_from_pipe)
+ * with the usual headers; the response is consumed. */
+enum MHD_Result agora_reply_response(struct agora_req *r, unsigned status, const char *content_type,
+				     struct MHD_Response *resp);
 /* An error whose body carries extra members (e.g. "problems"): extra is
  * stolen and merged into {"code","error","detail"}. */
 enum MHD_Result agora_reply_error_with(struct agora_req *r, enum agora_error e, json_t *extra,
