@@ -2,6 +2,7 @@
 #include "apikeys.h"
 #include "connector.h"
 #include "util.h"
+#include "webui.h"
 
 #define ADMIN AGORA_AUTH_APIKEY, AGORA_ROLE_ADMIN
 #define PUBLISH AGORA_AUTH_APIKEY, AGORA_ROLE_ADMIN | AGORA_ROLE_PUBLISHER
@@ -76,6 +77,10 @@ const struct agora_route connector_routes[] = {
 	R("POST", "/dsp/callback/negotiations/{pid}/offers", conn_dsp_cb_offers, DSP),
 	/* The broker's news that an agreement we hold was revoked. */
 	R("POST", "/dsp/callback/agreements/{id}/revoked", conn_dsp_cb_agreement_revoked, DSP),
+
+	/* The web UI's static files (lib/webui.h, docs/WEB-UI.md). */
+	R("GET", "/", agora_webui_index, PUBLIC),
+	R("GET", "/ui/{path*}", agora_webui_file, PUBLIC),
 };
 
 const size_t connector_nroutes = ARRAY_LEN(connector_routes);
