@@ -6,6 +6,7 @@ import { h, replace, errorBox, notice, announce, fmtDate, fmtDay, fmtBytes, fmtS
 import { start, params, navigate, withParams, markNav } from '../common/router.js';
 import { lineChart, gauge, bboxMap } from '../common/chart.js';
 import { checkReceipt } from '../common/merkle.js';
+import { qualityBadges, availability } from '../common/catalog.js';
 
 const main = document.getElementById('main');
 const FACETS = [
@@ -32,26 +33,6 @@ start(async (p) => {
 });
 
 // ---- quality badges, offers ------------------------------------------------
-
-export function qualityBadges(q) {
-  const out = [];
-  if (!q || typeof q !== 'object') return out;
-  const level = (x, good, fair) => (x >= good ? 'good' : x >= fair ? 'fair' : 'poor');
-  if (typeof q.completeness === 'number') out.push(h('span', { class: `badge ${level(q.completeness, 0.95, 0.8)}` }, `complete ${fmtPercent(q.completeness)}`));
-  if (typeof q.plausibility === 'number') out.push(h('span', { class: `badge ${level(q.plausibility, 0.99, 0.9)}` }, `plausible ${fmtPercent(q.plausibility)}`));
-  if (typeof q.freshnessSeconds === 'number') {
-    const f = q.freshnessSeconds;
-    out.push(h('span', { class: `badge ${f <= 86400 ? 'good' : f <= 7 * 86400 ? 'fair' : 'poor'}` }, `updated ${fmtSeconds(f)} ago`));
-  }
-  if (typeof q.recordCount === 'number') out.push(h('span', { class: 'badge neutral' }, `${q.recordCount.toLocaleString('en')} records`));
-  return out;
-}
-
-function availability(d) {
-  return d.available === false
-    ? h('span', { class: 'badge poor' }, 'provider offline')
-    : h('span', { class: 'badge good' }, 'available');
-}
 
 // ---- search -------------------------------------------------------------------
 
