@@ -515,13 +515,13 @@ async function negotiationsView(p, current) {
       const out = h('div', { 'data-out': n.id, 'aria-live': 'polite' });
       const actions = n.role === 'provider' && n.state === 'REQUESTED'
         ? h('div', { class: 'row' },
-          h('button', { type: 'button', onclick: () => decide(n, 'approve'), 'aria-label': `Approve the request from ${n.counterpart || n.consumer}` }, 'Approve'),
-          h('button', { type: 'button', class: 'danger', onclick: () => decide(n, 'reject'), 'aria-label': `Reject the request from ${n.counterpart || n.consumer}` }, 'Reject'))
+          h('button', { type: 'button', onclick: () => decide(n, 'approve'), 'aria-label': `Approve the request from ${n.consumer || n.counterpart}` }, 'Approve'),
+          h('button', { type: 'button', class: 'danger', onclick: () => decide(n, 'reject'), 'aria-label': `Reject the request from ${n.consumer || n.counterpart}` }, 'Reject'))
         : null;
       return h('tr', { 'data-id': n.id },
         h('td', { 'data-label': 'Negotiation' }, appLink(withParams({ view: 'negotiations', id: n.id }, new URLSearchParams()), shortId(n.id))),
         h('td', { 'data-label': 'Role' }, n.role),
-        h('td', { 'data-label': 'With' }, n.counterpart || (n.role === 'provider' ? n.consumer : n.provider) || '—'),
+        h('td', { 'data-label': 'With' }, (n.role === 'provider' ? n.consumer : n.provider) || n.counterpart || '—'),
         h('td', { 'data-label': 'Dataset' }, h('code', shortId(n.datasetId))),
         h('td', { 'data-label': 'State' }, stateBadge(n.state), n.agreementId ? h('div', appLink(`/?view=agreements&id=${encodeURIComponent(n.agreementId)}`, 'agreement', { class: 'small' })) : null),
         h('td', { 'data-label': 'Action' }, actions, out));
