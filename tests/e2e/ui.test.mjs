@@ -119,6 +119,9 @@ scenario('broker dataset page', async (page) => {
   assert.match(await odrl.innerText(), /"permission"/);
   assert.ok(await page.locator('svg.gauge').count() >= 3, 'quality gauges');
   assert.match(await page.locator('.map-figure figcaption').innerText(), /Longitude 4.83 to 4.87/);
+  // The provider publishes a sample of the series; the page draws it.
+  assert.match(await page.locator('.chart-figure figcaption').innerText(), /^no2 \(ug\/m3\): 24 points/);
+  assert.equal(await page.locator('svg.chart path.series').count(), 1);
   await page.getByRole('heading', { name: 'More from City of Lyon' }).waitFor();
   await page.getByRole('link', { name: 'Traffic counts, Part-Dieu' }).waitFor();
   await page.setViewportSize({ width: 360, height: 800 });
