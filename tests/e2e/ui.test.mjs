@@ -178,6 +178,74 @@ scenario('provider approves a pending negotiation', async (page) => {
   assert.equal(st, 'FINALIZED');
 });
 
+scenario('provider registers a dataset, uploads it and offers it with the policy builder', async (page) => {
+  await signIn(page, stack.city, CITY_KEY);
+  await page.getByRole('link', { name: 'Register a dataset' }).click();
+  const title = page.getByLabel('Title (required)');
+  await title.waitFor();
+  // Validation messages sit next to their fields.
+  await page.getByRole('button', { name: 'Register', exact: true }).click();
+  assert.equal(await title.getAttribute('aria-invalid'), 'true');
+  assert.equal(await page.locator('#title-error').innerText(), 'A title is required.');
+  assert.ok(await title.evaluate((el) => el === document.activeElement), 'focus on the first wrong field');
+  await title.fill('Parking occupancy, Presqu\'île');
+  await page.getByLabel('Minimum longitude').fill('200');
+  await page.getByLabel('Update frequency').fill('hourly');
+  await page.getByRole('button', { name: 'Register', exact: true }).click();
+  assert.equal(await page.locator('#minlon-error').innerText(), 'Must lie between -180 and 180.');
+  assert.equal(await page.locator('#minlat-error').innerText(), 'Give all four numbers, or none.');
+  assert.match(await page.locator('#accrualPeriodicity-error').innerText(), /ISO 8601 duration/);
+  assert.equal(await page.locator('#title-error').isVisible(), false);
+  await page.setViewportSize({ width: 360, height: 800 });
+  await noHorizontalScroll(page);
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.getByLabel('Minimum longitude').fill('4.82');
+  await page.getByLabel('Minimum latitude').fill('45.75');
+  await page.getByLabel('Maximum longitude').fill('4.84');
+  await page.getByLabel('Maximum latitude').fill('45.77');
+  await page.getByLabel('Update frequency').fill('PT15M');
+  await page.getByLabel('Themes').fill('mobility, parking');
+  await page.getByLabel('Media type').fill('text/csv');
+  await page.getByRole('button', { name: 'Register', exact: true }).click();
+  await page.getByRole('heading', { level: 1, name: 'Parking occupancy, Presqu\'île' }).waitFor();
+  // Upload with a progress bar.
+  const csv = `time,free\n${Array.from({ length: 2000 }, (_, i) => `2026-11-25T08:${String(i % 60).padStart(2, '0')}:00Z,${i % 90}`).join('\n')}\n`;
+  await page.getByLabel('File to upload').setInputFiles({ name: 'parking.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
+  await page.getByRole('button', { name: 'Upload', exact: true }).click();
+  await page.getByText(`Uploaded ${(csv.length / 1024).toFixed(1)} KiB`).waitFor();
+  assert.equal(await page.getByLabel('Upload progress').evaluate((el) => el.value), 100);
+  // The policy builder: ODRL and plain language side by side.
+  await page.getByRole('link', { name: 'Publish with terms of use…' }).click();
+  await page.getByRole('heading', { name: 'Policy builder' }).waitFor();
+  assert.equal(await page.getByLabel('Offer for dataset').evaluate((el) => el.selectedOptions[0].textContent), 'Parking occupancy, Presqu\'île');
+  await page.getByLabel('Who may use the data').selectOption('countries');
+  await page.getByLabel('Countries').fill('fr, de');
+  await page.getByLabel('Purpose').fill('research');
+  await page.getByLabel('Until (last day)').fill('2030-12-31');
+  await page.getByLabel('How many times').fill('5');
+  await page.getByLabel('Anonymize fields').fill('plate');
+  await page.getByLabel('Delete after (days)').fill('30');
+  const plain = 'Anyone may use this dataset if the country is one of FR or DE, for research, until 31 Dec 2030, at most 5 times; the field plate must be anonymized, and the data must be deleted 30 days after receipt.';
+  assert.equal(await page.locator('#plain-preview').innerText(), plain);
+  const odrl = JSON.parse(await page.getByLabel('ODRL policy').innerText());
+  assert.deepEqual(odrl.permission[0].constraint.find((c) => c.leftOperand === 'count'), { leftOperand: 'count', operator: 'lteq', rightOperand: 5 });
+  assert.deepEqual(odrl.permission[0].duty[0], { action: 'anonymize', fields: ['plate'] });
+  await page.getByLabel(/Accept requests automatically/).uncheck();
+  await page.getByRole('button', { name: 'Save policy and offer the dataset' }).click();
+  // The connector's own description (the policy library's) matches the preview.
+  await page.getByText(`Offered: “${plain}”`, { exact: false }).waitFor();
+  await page.getByText(/Parking occupancy, Presqu'île — each request needs approval/).waitFor();
+  // Pushed to the broker: the public catalog shows it with its terms.
+  const end = Date.now() + 15000;
+  let found;
+  do {
+    found = (await call(stack.broker, 'GET', '/api/v1/catalog/datasets?q=parking', null)).json.count;
+    if (!found) await new Promise((r) => setTimeout(r, 100));
+  } while (!found && Date.now() < end);
+  await page.goto(`${stack.broker}/?q=parking`);
+  await page.getByText(plain).waitFor();
+});
+
 scenario('ledger receipt verified in the browser', async (page) => {
   assert.ok(agreementId, 'an agreement from the negotiation scenario');
   const ag = await call(stack.mobility, 'GET', `/api/v1/agreements/${encodeURIComponent(agreementId)}`, MOBI_KEY);

@@ -47,20 +47,26 @@ function joinOr(xs) {
   return xs.length <= 1 ? xs.join('') : `${xs.slice(0, -1).join(', ')} or ${xs[xs.length - 1]}`;
 }
 
+function joinAnd(xs) {
+  return xs.length <= 1 ? xs.join('') : `${xs.slice(0, -1).join(', ')} and ${xs[xs.length - 1]}`;
+}
+
+// The same wording as the policy library's description (agora_policy_describe).
 export function describeTerms(t) {
-  let who = 'Anyone';
-  if (t.who === 'participants' && list(t.participants).length) who = joinOr(list(t.participants));
-  if (t.who === 'countries' && list(t.countries).length) who = `Anyone in ${joinOr(list(t.countries).map((c) => c.toUpperCase()))}`;
-  const parts = [`${who} may use this dataset`];
+  let text = t.who === 'participants' && list(t.participants).length
+    ? `${joinOr(list(t.participants))} may use this dataset` : 'Anyone may use this dataset';
+  const cs = list(t.countries).map((c) => c.toUpperCase());
+  if (t.who === 'countries' && cs.length) text += cs.length === 1 ? ` if the country is ${cs[0]}` : ` if the country is one of ${joinOr(cs)}`;
+  const parts = [text];
   const purposes = list(t.purpose);
-  if (purposes.length) parts[0] += ` for ${joinOr(purposes)}`;
+  if (purposes.length) parts.push(`for ${joinOr(purposes)}`);
   if (t.until) parts.push(`until ${day(t.until)}`);
   if (t.times) parts.push(`at most ${Number(t.times)} time${Number(t.times) === 1 ? '' : 's'}`);
-  let text = parts.join(', ');
+  text = parts.join(', ');
   const duties = [];
   const fields = list(t.anonymize);
-  if (fields.length) duties.push(`the field${fields.length === 1 ? '' : 's'} ${joinOr(fields)} must be anonymized`);
+  if (fields.length) duties.push(`the field${fields.length === 1 ? '' : 's'} ${joinAnd(fields)} must be anonymized`);
   if (t.deleteDays) duties.push(`the data must be deleted ${Number(t.deleteDays)} day${Number(t.deleteDays) === 1 ? '' : 's'} after receipt`);
-  if (duties.length) text += `; ${duties.join('; ')}`;
+  if (duties.length) text += `; ${duties.join(', and ')}`;
   return `${text}.`;
 }

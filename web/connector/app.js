@@ -370,7 +370,7 @@ async function policiesView(p, current) {
   const odrl = h('pre', { class: 'json', tabindex: '0', 'aria-label': 'ODRL policy', id: 'odrl-preview' });
   const plain = h('p', { class: 'offer', id: 'plain-preview', 'aria-live': 'polite' });
   const form = h('form', { novalidate: true, 'aria-labelledby': 'builder-h' },
-    field('who', 'Who may use the data', whoSel), whoExtra,
+    field('policy-who', 'Who may use the data', whoSel), whoExtra,
     field('purpose', 'Purpose', inp({ placeholder: 'research' }), 'Leave empty for any purpose; several separated by commas.'),
     h('div', { class: 'grid2' },
       field('until', 'Until (last day)', h('input', { type: 'date' })),
