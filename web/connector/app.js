@@ -559,14 +559,30 @@ async function negotiationsView(p, current) {
 
 // ---- agreements -------------------------------------------------------------------------------
 
+// Does this connector have the transfer API yet?  Its /openapi.json is
+// generated from its route table, so asking it costs no failed request
+// (which the browser would log as an error).
+let transfersApi = null;
+async function hasTransfers() {
+  if (transfersApi === null) {
+    try {
+      const doc = await api('/openapi.json', { key: null });
+      transfersApi = !!(doc.paths && doc.paths['/api/v1/transfers']);
+    } catch (e) { return true; /* unknown: try the API itself */ }
+  }
+  return transfersApi;
+}
+const NO_TRANSFERS = 'Transfers are not available on this connector yet: it has no transfer API. Negotiations and agreements work as usual.';
+
 async function startTransfer(agreementId, out) {
+  if (!(await hasTransfers())) { replace(out, notice(NO_TRANSFERS, 'warn')); return; }
   try {
     const t = await api('/api/v1/transfers', { json: { agreementId, format: 'HttpData-PULL' } });
     announce('Transfer requested.');
     navigate(`/?view=transfers&id=${encodeURIComponent(t.id)}`);
   } catch (err) {
     replace(out, err.status === 404 || err.status === 405
-      ? notice('Transfers are not available on this connector yet (its transfer API is not installed).', 'warn')
+      ? notice(NO_TRANSFERS, 'warn')
       : errorBox(err, 'The transfer could not start'));
   }
 }
@@ -652,6 +668,10 @@ async function transfersView(p, current) {
       h('td', { 'data-label': 'Received' }, t.bytes !== undefined && t.bytes !== null ? fmtBytes(t.bytes) : '—', t.sha256 ? h('div', { class: 'small mono' }, `SHA-256 ${t.sha256.slice(0, 16)}…`) : null),
       h('td', { 'data-label': 'Data' }, t.state === 'COMPLETED' ? h('button', { type: 'button', onclick: () => download(t, out) }, 'Download') : '—', out));
   };
+  if (!(await hasTransfers())) {
+    if (current()) replace(slot, notice(NO_TRANSFERS, 'warn'));
+    return;
+  }
   const refresh = async () => {
     let list;
     try {
@@ -659,7 +679,7 @@ async function transfersView(p, current) {
     } catch (err) {
       if (!current()) return;
       if (err.status === 404 || err.status === 405) {
-        replace(slot, notice('Transfers are not available on this connector yet: its transfer API answered that it does not exist. Negotiations and agreements work as usual.', 'warn'));
+        replace(slot, notice(NO_TRANSFERS, 'warn'));
         throw err; // stop polling quietly
       }
       replace(slot, errorBox(err, 'The transfers could not be loaded'));
