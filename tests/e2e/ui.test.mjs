@@ -172,7 +172,11 @@ scenario('provider approves a pending negotiation', async (page) => {
   await page.getByRole('link', { name: 'Negotiations' }).click();
   const approve = page.getByRole('button', { name: /^Approve the request from urn:agora:participant:mobility/ });
   await approve.waitFor({ timeout: 20000 });
-  await approve.click();
+  // Keyboard: focus survives the live refresh, Enter approves.
+  await approve.focus();
+  await page.waitForTimeout(2500);
+  assert.match(await page.evaluate(() => document.activeElement.getAttribute('aria-label') || ''), /^Approve the request/);
+  await page.keyboard.press('Enter');
   await page.locator('#negotiations tbody tr', { hasText: 'FINALIZED' }).waitFor({ timeout: 20000 });
   // The consumer's side reaches FINALIZED too.
   const end = Date.now() + 20000;

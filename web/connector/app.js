@@ -502,6 +502,8 @@ async function negotiationsView(p, current) {
     h('p', { class: 'muted' }, 'Requests you made (consumer) and requests for your data (provider). States update live.'),
     detailSlot, listSlot);
   const seen = new Map();
+  let lastList = null;
+  let lastDetail = null;
   const decide = async (n, action) => {
     const reason = action === 'reject' ? 'rejected in the connector UI' : undefined;
     try {
@@ -547,10 +549,13 @@ async function negotiationsView(p, current) {
       if (before && before !== n.state) announce(`Negotiation ${shortId(n.id)} is now ${n.state}.`);
       seen.set(n.id, n.state);
     }
-    render(res);
+    // Redraw only on change, so keyboard focus stays where it is.
+    const now = JSON.stringify(res.results);
+    if (now !== lastList) { lastList = now; render(res); }
     if (p.get('id')) {
       const n = await api(`/api/v1/negotiations/${seg(p.get('id'))}`);
-      if (current()) renderDetail(n);
+      const d = JSON.stringify([n.state, n.agreementId, n.reason, (n.history || []).length]);
+      if (current() && d !== lastDetail) { lastDetail = d; renderDetail(n); }
     }
   };
   await refresh();
@@ -567,17 +572,33 @@ async function hasTransfers() {
   if (transfersApi === null) {
     try {
       const doc = await api('/openapi.json', { key: null });
-      transfersApi = !!(doc.paths && doc.paths['/api/v1/transfers']);
-    } catch (e) { return true; /* unknown: try the API itself */ }
+      const paths = doc.paths || {};
+      transfersApi = {
+        create: !!(paths['/api/v1/transfers'] && paths['/api/v1/transfers'].post),
+        list: !!(paths['/api/v1/transfers'] && paths['/api/v1/transfers'].get),
+        get: !!(paths['/api/v1/transfers/{id}'] && paths['/api/v1/transfers/{id}'].get),
+      };
+    } catch (e) {
+      return { create: true, list: true, get: true }; // unknown: try the API itself
+    }
   }
   return transfersApi;
 }
+
+// Transfers started from this tab, for connectors that cannot list them.
+function rememberTransfer(id) {
+  const ids = JSON.parse(sessionStorage.getItem('agora.transfers') || '[]');
+  if (!ids.includes(id)) ids.unshift(id);
+  sessionStorage.setItem('agora.transfers', JSON.stringify(ids.slice(0, 50)));
+}
+
 const NO_TRANSFERS = 'Transfers are not available on this connector yet: it has no transfer API. Negotiations and agreements work as usual.';
 
 async function startTransfer(agreementId, out) {
-  if (!(await hasTransfers())) { replace(out, notice(NO_TRANSFERS, 'warn')); return; }
+  if (!(await hasTransfers()).create) { replace(out, notice(NO_TRANSFERS, 'warn')); return; }
   try {
     const t = await api('/api/v1/transfers', { json: { agreementId, format: 'HttpData-PULL' } });
+    rememberTransfer(t.id);
     announce('Transfer requested.');
     navigate(`/?view=transfers&id=${encodeURIComponent(t.id)}`);
   } catch (err) {
@@ -668,14 +689,23 @@ async function transfersView(p, current) {
       h('td', { 'data-label': 'Received' }, t.bytes !== undefined && t.bytes !== null ? fmtBytes(t.bytes) : '—', t.sha256 ? h('div', { class: 'small mono' }, `SHA-256 ${t.sha256.slice(0, 16)}…`) : null),
       h('td', { 'data-label': 'Data' }, t.state === 'COMPLETED' ? h('button', { type: 'button', onclick: () => download(t, out) }, 'Download') : '—', out));
   };
-  if (!(await hasTransfers())) {
+  const caps = await hasTransfers();
+  if (!caps.list && !caps.get) {
     if (current()) replace(slot, notice(NO_TRANSFERS, 'warn'));
     return;
   }
+  let last = null;
   const refresh = async () => {
     let list;
     try {
-      list = await api(`/api/v1/transfers${qs({ limit: 50 })}`);
+      if (caps.list) {
+        list = await api(`/api/v1/transfers${qs({ limit: 50 })}`);
+      } else {
+        // No list endpoint: the transfers this tab started, one by one.
+        const ids = JSON.parse(sessionStorage.getItem('agora.transfers') || '[]');
+        if (p.get('id') && !ids.includes(p.get('id'))) ids.unshift(p.get('id'));
+        list = (await Promise.all(ids.map((id) => api(`/api/v1/transfers/${seg(id)}`).catch(() => null)))).filter(Boolean);
+      }
     } catch (err) {
       if (!current()) return;
       if (err.status === 404 || err.status === 405) {
@@ -692,6 +722,10 @@ async function transfersView(p, current) {
       if (before && before !== t.state) announce(`Transfer ${shortId(t.id)} is now ${t.state}.`);
       states.set(t.id, t.state);
     }
+    // Redraw only on change, so keyboard focus stays where it is.
+    const now = JSON.stringify(items);
+    if (now === last) return;
+    last = now;
     const focus = p.get('id') ? items.find((t) => t.id === p.get('id')) : null;
     replace(slot, items.length ? h('div', { class: 'table-wrap' }, h('table', { class: 'stack', id: 'transfers' },
       h('caption', { class: 'visually-hidden' }, 'Transfers'),
