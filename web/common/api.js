@@ -32,6 +32,11 @@ const HINTS = {
   offer_not_available: 'The broker\'s catalog does not show this offer to you',
   offer_not_narrower: 'The offer differs from the published one',
   agreement_revoked: 'The agreement is already revoked',
+  transfer_not_found: 'No such transfer',
+  transfer_state: 'The transfer is not in a state that allows this',
+  usage_denied: 'The agreement does not permit this use now',
+  query_not_permitted: 'The agreement does not permit data asked for',
+  agreement_not_active: 'The agreement is not finalized, or was revoked',
 };
 
 export class ApiError extends Error {

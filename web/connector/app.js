@@ -682,12 +682,18 @@ async function transfersView(p, current) {
   const states = new Map();
   const row = (t) => {
     const out = h('div', { 'aria-live': 'polite' });
+    const received = t.role !== 'provider';
     return h('tr', { 'data-id': t.id },
-      h('td', { 'data-label': 'Transfer' }, h('code', shortId(t.id))),
+      h('td', { 'data-label': 'Transfer' }, appLink(withParams({ view: 'transfers', id: t.id }, new URLSearchParams()), shortId(t.id))),
+      h('td', { 'data-label': 'Role' }, t.role || '—'),
       h('td', { 'data-label': 'Agreement' }, t.agreementId ? appLink(`/?view=agreements&id=${encodeURIComponent(t.agreementId)}`, shortId(t.agreementId)) : '—'),
-      h('td', { 'data-label': 'State' }, stateBadge(t.state)),
-      h('td', { 'data-label': 'Received' }, t.bytes !== undefined && t.bytes !== null ? fmtBytes(t.bytes) : '—', t.sha256 ? h('div', { class: 'small mono' }, `SHA-256 ${t.sha256.slice(0, 16)}…`) : null),
-      h('td', { 'data-label': 'Data' }, t.state === 'COMPLETED' ? h('button', { type: 'button', onclick: () => download(t, out) }, 'Download') : '—', out));
+      h('td', { 'data-label': 'State' }, stateBadge(t.state), t.reason ? h('div', { class: 'small' }, t.reason) : null),
+      h('td', { 'data-label': received ? 'Received' : 'Sent' }, t.bytes !== undefined && t.bytes !== null ? fmtBytes(t.bytes) : '—',
+        t.sha256 ? h('div', { class: 'small mono' }, `SHA-256 ${t.sha256.slice(0, 16)}…`) : null,
+        t.verified === true ? h('div', { class: 'small' }, '✔ hash verified') : t.verified === false ? h('div', { class: 'small' }, '✘ hash mismatch') : null,
+        t.deleteDueAt ? h('div', { class: 'small muted' }, `to be deleted ${fmtDate(t.deleteDueAt)}`) : null),
+      h('td', { 'data-label': 'Data' }, received && t.state === 'COMPLETED' && !t.deletedAt
+        ? h('button', { type: 'button', onclick: () => download(t, out), 'aria-label': `Download the data of transfer ${shortId(t.id)}` }, 'Download') : '—', out));
   };
   const caps = await hasTransfers();
   if (!caps.list && !caps.get) {
@@ -700,6 +706,9 @@ async function transfersView(p, current) {
     try {
       if (caps.list) {
         list = await api(`/api/v1/transfers${qs({ limit: 50 })}`);
+        const items0 = Array.isArray(list) ? list : list.transfers || list.results || [];
+        const i = p.get('id') ? items0.findIndex((t) => t.id === p.get('id')) : -1;
+        if (i >= 0 && caps.get) items0[i] = await api(`/api/v1/transfers/${seg(p.get('id'))}`);
       } else {
         // No list endpoint: the transfers this tab started, one by one.
         const ids = JSON.parse(sessionStorage.getItem('agora.transfers') || '[]');
@@ -716,7 +725,7 @@ async function transfersView(p, current) {
       return;
     }
     if (!current()) return;
-    const items = Array.isArray(list) ? list : list.results || [];
+    const items = Array.isArray(list) ? list : list.transfers || list.results || [];
     for (const t of items) {
       const before = states.get(t.id);
       if (before && before !== t.state) announce(`Transfer ${shortId(t.id)} is now ${t.state}.`);
@@ -729,9 +738,9 @@ async function transfersView(p, current) {
     const focus = p.get('id') ? items.find((t) => t.id === p.get('id')) : null;
     replace(slot, items.length ? h('div', { class: 'table-wrap' }, h('table', { class: 'stack', id: 'transfers' },
       h('caption', { class: 'visually-hidden' }, 'Transfers'),
-      h('thead', h('tr', ['Transfer', 'Agreement', 'State', 'Received', 'Data'].map((x) => h('th', { scope: 'col' }, x)))),
+      h('thead', h('tr', ['Transfer', 'Role', 'Agreement', 'State', 'Bytes', 'Data'].map((x) => h('th', { scope: 'col' }, x)))),
       h('tbody', items.map(row)))) : h('p', { class: 'muted' }, 'No transfer yet. Start one from an agreement.'),
-    focus && focus.events ? h('details', h('summary', 'Events of this transfer'), h('ol', focus.events.map((ev) => h('li', `${fmtDate(ev.at || ev.time)} — ${ev.type || ev.state || JSON.stringify(ev)}`)))) : null);
+    focus && focus.events ? h('details', h('summary', `Messages of transfer ${shortId(focus.id)} (${focus.events.length})`), h('ol', focus.events.map((ev) => h('li', `${fmtDate(ev.at || ev.time)} — ${[ev.direction, ev.type || ev.state].filter(Boolean).join(' ')}`)))) : null);
   };
   try {
     await refresh();
