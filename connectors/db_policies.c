@@ -42,12 +42,17 @@ const struct agora_stmt db_policy_stmts[] = {
 	  " WHERE ($1::text IS NULL OR d.id = $1)"
 	  " AND EXISTS (SELECT 1 FROM offers o WHERE offer_covers(o.selector, d.id, d.keyword, d.theme))"
 	  " ORDER BY d.id" },
-	/* The newest points of one field of the sensor that reported last. */
+	/* The newest points of one field of the sensor that reported last:
+	 * index lookups per known sensor (obs_things), never a scan of the
+	 * dataset's observations. */
 	{ "catalog_sample",
-	  "SELECT to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), (vals->>$2)::float8"
-	  " FROM (SELECT ts, vals FROM observations WHERE dataset_id = $1 AND thing ="
-	  " (SELECT thing FROM observations WHERE dataset_id = $1 ORDER BY ts DESC LIMIT 1)"
-	  " AND jsonb_typeof(vals->$2) = 'number' ORDER BY ts DESC LIMIT $3::int) x ORDER BY ts" },
+	  "WITH last AS (SELECT t.thing FROM obs_things t CROSS JOIN LATERAL"
+	  " (SELECT o.ts FROM observations o WHERE o.dataset_id = $1 AND o.thing = t.thing"
+	  " ORDER BY o.ts DESC LIMIT 1) x WHERE t.dataset_id = $1 ORDER BY x.ts DESC LIMIT 1)"
+	  " SELECT to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), (vals->>$2)::float8"
+	  " FROM (SELECT o.ts, o.vals FROM observations o JOIN last ON o.thing = last.thing"
+	  " WHERE o.dataset_id = $1 AND jsonb_typeof(o.vals->$2) = 'number'"
+	  " ORDER BY o.ts DESC LIMIT $3::int) s ORDER BY ts" },
 	{ NULL, NULL }
 };
 
