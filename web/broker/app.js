@@ -5,7 +5,7 @@ import { api, qs, seg } from '../common/api.js';
 import { h, replace, errorBox, notice, announce, fmtDate, fmtDay, fmtBytes, fmtSeconds, fmtPercent, jsonBlock, appLink } from '../common/dom.js';
 import { start, params, navigate, withParams, markNav } from '../common/router.js';
 import { lineChart, gauge, bboxMap } from '../common/chart.js';
-import { checkReceipt } from '../common/merkle.js';
+import { checkReceipt, verifySth } from '../common/merkle.js';
 import { qualityBadges, availability } from '../common/catalog.js';
 
 const main = document.getElementById('main');
@@ -355,7 +355,6 @@ async function ledgerView(p, current) {
       h('nav', { class: 'pager', 'aria-label': 'Ledger pages' },
         top < size - 1 ? appLink(withParams({ before: null }, p), '« Newest') : h('span'),
         low > 0 ? appLink(withParams({ before: String(low - 1) }, p), 'Older »') : h('span'))));
-  const { verifySth } = await import('../common/merkle.js');
   try {
     const v = await verifySth(sth, await brokerJwks());
     if (current()) replace(sigState, v.ok ? h('span', { class: 'badge good' }, '✔ verified in this browser') : h('span', { class: `badge ${v.ok === null ? 'neutral' : 'poor'}` }, v.ok === null ? v.reason : `✘ ${v.reason}`));

@@ -56,10 +56,11 @@ export function describeTerms(t) {
   let text = t.who === 'participants' && list(t.participants).length
     ? `${joinOr(list(t.participants))} may use this dataset` : 'Anyone may use this dataset';
   const cs = list(t.countries).map((c) => c.toUpperCase());
-  if (t.who === 'countries' && cs.length) text += cs.length === 1 ? ` if the country is ${cs[0]}` : ` if the country is one of ${joinOr(cs)}`;
-  const parts = [text];
+  const condition = t.who === 'countries' && cs.length > 0;
+  if (condition) text += cs.length === 1 ? ` if the country is ${cs[0]}` : ` if the country is one of ${joinOr(cs)}`;
   const purposes = list(t.purpose);
-  if (purposes.length) parts.push(`for ${joinOr(purposes)}`);
+  if (purposes.length) text += `${condition ? ',' : ''} for ${joinOr(purposes)}`;
+  const parts = [text];
   if (t.until) parts.push(`until ${day(t.until)}`);
   if (t.times) parts.push(`at most ${Number(t.times)} time${Number(t.times) === 1 ? '' : 's'}`);
   text = parts.join(', ');

@@ -54,11 +54,14 @@ start(async (p) => {
   }
 });
 
-// Run fn every POLL_MS while this view is shown (live state without reload).
+// Run fn every POLL_MS while this view is shown (live state without
+// reload); a tab in the background is not refreshed until it is shown.
 function poll(current, fn) {
   const tick = async () => {
-    if (!current() || document.hidden === undefined) return;
-    try { await fn(); } catch (e) { /* shown by fn; keep polling */ }
+    if (!current()) return;
+    if (!document.hidden) {
+      try { await fn(); } catch (e) { /* shown by fn; keep polling */ }
+    }
     if (current()) setTimeout(tick, POLL_MS);
   };
   setTimeout(tick, POLL_MS);
