@@ -73,6 +73,23 @@ async function signIn(page, base, key) {
   await page.getByRole('heading', { name: 'My datasets' }).waitFor();
 }
 
+// Every form control has an accessible name (a label, aria-label or
+// aria-labelledby), and every image-like SVG a title.
+async function allLabelled(page) {
+  const bad = await page.evaluate(() => {
+    const out = [];
+    for (const el of document.querySelectorAll('input, select, textarea, button')) {
+      if (el.closest('[hidden]') || el.type === 'hidden') continue;
+      const named = (el.labels && el.labels.length) || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby')
+        || (el.tagName === 'BUTTON' && el.textContent.trim());
+      if (!named) out.push(el.outerHTML.slice(0, 120));
+    }
+    for (const svg of document.querySelectorAll('svg[role="img"]')) if (!svg.querySelector('title')) out.push(svg.outerHTML.slice(0, 80));
+    return out;
+  });
+  assert.deepEqual(bad, [], `unlabelled controls on ${page.url()}`);
+}
+
 async function noHorizontalScroll(page) {
   const [sw, cw] = await page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
   assert.ok(sw <= cw, `no horizontal scrolling at ${cw} px (content is ${sw} px wide)`);
@@ -102,6 +119,7 @@ scenario('broker search with a text query and a facet', async (page) => {
   assert.equal(await page.getByLabel('Search datasets').inputValue(), '');
   await page.goto(`${stack.broker}/?q=traffic`);
   await page.getByRole('link', { name: 'Traffic counts, Part-Dieu' }).waitFor();
+  await allLabelled(page);
   await page.setViewportSize({ width: 360, height: 800 });
   await noHorizontalScroll(page);
 });
@@ -124,6 +142,7 @@ scenario('broker dataset page', async (page) => {
   assert.equal(await page.locator('svg.chart path.series').count(), 1);
   await page.getByRole('heading', { name: 'More from City of Lyon' }).waitFor();
   await page.getByRole('link', { name: 'Traffic counts, Part-Dieu' }).waitFor();
+  await allLabelled(page);
   await page.setViewportSize({ width: 360, height: 800 });
   await noHorizontalScroll(page);
   // An unknown dataset is a readable message, not JSON.
@@ -140,6 +159,7 @@ scenario('consumer signs in, requests access and watches the negotiation finaliz
   assert.equal(await page.evaluate(() => sessionStorage.getItem('agora.apiKey')), MOBI_KEY);
   await page.getByRole('link', { name: 'Catalog' }).click();
   await page.getByRole('heading', { name: /datasets?$/ }).first().waitFor();
+  await allLabelled(page);
   await page.evaluate(() => { window.__sameDocument = true; });
   await page.getByRole('button', { name: /^Request access to Air quality, Lyon 3e, hourly/ }).click();
   await page.waitForURL((u) => u.searchParams.get('view') === 'negotiations' && !!u.searchParams.get('id'));
@@ -188,6 +208,21 @@ scenario('provider approves a pending negotiation', async (page) => {
   assert.equal(st, 'FINALIZED');
 });
 
+scenario('provider ingests observations from a CSV file', async (page) => {
+  await signIn(page, stack.city, CITY_KEY);
+  await page.getByRole('link', { name: 'Air quality, Lyon 3e, hourly' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Air quality, Lyon 3e, hourly' }).waitFor();
+  assert.ok(await page.locator('svg.gauge').count() >= 3, 'quality gauges');
+  await page.getByRole('button', { name: 'Ingest', exact: true }).click();
+  assert.equal(await page.locator('#ingest-file-error').innerText(), 'Choose a CSV file first.');
+  const csv = 'timestamp,sensor,no2\n2026-11-25T00:00:00Z,s1,30.5\n2026-11-25T01:00:00Z,s1,lots\n2026-11-25T02:00:00Z,s1,28\n';
+  await page.getByLabel('CSV file of observations').setInputFiles({ name: 'no2.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
+  await page.getByRole('button', { name: 'Ingest', exact: true }).click();
+  await page.getByText('2 rows accepted, 1 rejected.').waitFor();
+  assert.match(await page.getByText(/^Row 3, column no2:/).innerText(), /^Row 3, column no2: /);
+  await allLabelled(page);
+});
+
 scenario('provider registers a dataset, uploads it and offers it with the policy builder', async (page) => {
   await signIn(page, stack.city, CITY_KEY);
   await page.getByRole('link', { name: 'Register a dataset' }).click();
@@ -206,6 +241,7 @@ scenario('provider registers a dataset, uploads it and offers it with the policy
   assert.equal(await page.locator('#minlat-error').innerText(), 'Give all four numbers, or none.');
   assert.match(await page.locator('#accrualPeriodicity-error').innerText(), /ISO 8601 duration/);
   assert.equal(await page.locator('#title-error').isVisible(), false);
+  await allLabelled(page);
   await page.setViewportSize({ width: 360, height: 800 });
   await noHorizontalScroll(page);
   await page.setViewportSize({ width: 1280, height: 900 });
@@ -235,6 +271,7 @@ scenario('provider registers a dataset, uploads it and offers it with the policy
   await page.getByLabel('How many times').fill('5');
   await page.getByLabel('Anonymize fields').fill('plate');
   await page.getByLabel('Delete after (days)').fill('30');
+  await allLabelled(page);
   const plain = 'Anyone may use this dataset if the country is one of FR or DE, for research, until 31 Dec 2030, at most 5 times; the field plate must be anonymized, and the data must be deleted 30 days after receipt.';
   assert.equal(await page.locator('#plain-preview').innerText(), plain);
   const odrl = JSON.parse(await page.getByLabel('ODRL policy').innerText());
@@ -263,6 +300,7 @@ scenario('ledger receipt verified in the browser', async (page) => {
   assert.ok(ag.json.receipt, 'the agreement has a ledger receipt');
   await page.goto(`${stack.broker}/?view=ledger`);
   await page.getByText('✔ verified in this browser').waitFor();
+  await allLabelled(page);
   const box = page.getByLabel('Receipt or agreement (JSON)');
   await box.fill(JSON.stringify(ag.json));
   await page.getByRole('button', { name: 'Check the receipt' }).click();
