@@ -129,7 +129,7 @@ async function datasetsView(current) {
   const rows = res.results.map((d) => h('tr',
     h('td', { 'data-label': 'Title' }, appLink(`/?view=dataset&id=${encodeURIComponent(d.id)}`, d.title || d.id)),
     h('td', { 'data-label': 'Source' }, d.source ? d.source.type : '—'),
-    h('td', { 'data-label': 'Quality' }, h('div', { class: 'badges' }, qualityBadges(d.quality))),
+    h('td', { 'data-label': 'Quality' }, qualityBadges(d.quality).length ? h('div', { class: 'badges' }, qualityBadges(d.quality)) : h('span', { class: 'muted' }, 'not measured yet')),
     h('td', { 'data-label': 'Published' }, d.published ? 'in the catalog' : 'not offered yet'),
     h('td', { 'data-label': 'Modified' }, fmtDate(d.modified))));
   replace(main, h('h1', 'My datasets'),
