@@ -1,7 +1,9 @@
 # Agora — build, test and run.  See README.md.
 #
 #   make            build everything under build/
-#   make test       unit + integration suites (starts its own PostgreSQL)
+#   make test       unit + integration suites (starts its own PostgreSQL), and
+#                   the web UI's e2e tests when /usr/bin/chromium is installed
+#   make test-e2e   the e2e tests only (installs Chromium and the npm packages)
 #   make run        the demo (starts a private PostgreSQL under ./var/)
 #   make SANITIZE=address,undefined test   the same under sanitizers
 
@@ -12,10 +14,11 @@ EXTRA_LIBS := -lcsv -lm
 TESTPKGS := criterion
 BUILD    ?= build
 VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+PREFIX   ?= /usr/local
 
 WARN     := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes
-CPPFLAGS += -D_GNU_SOURCE -DAGORA_VERSION='"$(VERSION)"' -Ilib -Ipolicy -Iconnectors -Iserver -I$(BUILD)/gen
+CPPFLAGS += -D_GNU_SOURCE -DAGORA_VERSION='"$(VERSION)"' -DAGORA_SHARE_DIR='"$(PREFIX)/share/agora"' -Ilib -Ipolicy -Iconnectors -Iserver -I$(BUILD)/gen
 CFLAGS   ?= -O2 -g
 CFLAGS   += $(WARN) -MMD -MP
 ifneq ($(SANITIZE),)
@@ -68,7 +71,7 @@ endif
 # The demo's data generator (demo/): plain C, no library of ours.
 BINS         += $(BUILD)/bin/agora-demo-data
 
-.PHONY: all deps test test-unit test-integration test-demo run clean install check-deps
+.PHONY: all deps deps-e2e test test-unit test-integration test-demo test-e2e test-e2e-if-chromium run clean install check-deps
 all: deps
 	@$(MAKE) --no-print-directory build-all
 
@@ -148,7 +151,7 @@ $(BUILD)/tests/integration/%: $(BUILD)/obj/tests/integration/%.o $(INTEG_OBJS) $
 # Unit tests need nothing running; integration tests get a throwaway
 # PostgreSQL from scripts/pg-test-cluster and start real processes.
 test: all
-	@$(MAKE) --no-print-directory test-unit test-integration test-demo test-install
+	@$(MAKE) --no-print-directory test-unit test-integration test-demo test-install test-e2e-if-chromium
 
 test-unit: build-all
 	@AGORA_BUILD_DIR=$(BUILD) scripts/run-tests unit $(BUILD) $(UNIT_BINS)
@@ -160,6 +163,23 @@ test-integration: build-all
 # start, seed, check, stop, start again, check nothing was made twice (~10 s).
 test-demo: build-all
 	@scripts/run-demo --check $(BUILD)
+
+# The web UI in headless Chromium against a real broker and two connectors
+# (tests/e2e/, docs/WEB-UI.md).  `make test` runs them only where Chromium
+# is installed, and says so when it skips them; CI installs it first.
+deps-e2e:
+	@scripts/deps e2e
+
+test-e2e: deps-e2e
+	@$(MAKE) --no-print-directory build-all
+	@AGORA_BUILD_DIR=$(BUILD) scripts/pg-test-cluster run -- scripts/run-e2e
+
+test-e2e-if-chromium: build-all
+	@if [ -x /usr/bin/chromium ]; then \
+		scripts/deps e2e && AGORA_BUILD_DIR=$(BUILD) scripts/pg-test-cluster run -- scripts/run-e2e; \
+	else \
+		echo "e2e: skipped (no /usr/bin/chromium; make test-e2e or make deps-e2e installs it)"; \
+	fi
 
 run: deps
 	@$(MAKE) --no-print-directory build-bins

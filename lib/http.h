@@ -45,7 +45,8 @@ typedef enum MHD_Result (*agora_handler)(struct agora_req *r);
 
 struct agora_route {
 	const char *method;	/* "GET", "POST", … (GET routes answer HEAD too) */
-	const char *pattern;	/* "/api/v1/participants/{id}" */
+	const char *pattern;	/* "/api/v1/participants/{id}"; a last segment
+				 * "{name*}" takes the rest of the path */
 	agora_handler handler;
 	unsigned auth;		/* enum agora_auth bits */
 	unsigned roles;		/* enum agora_role bits, for AGORA_AUTH_APIKEY */
