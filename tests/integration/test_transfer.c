@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "crypto.h"
@@ -87,6 +88,12 @@ Test(transfer, pull_file_end_to_end)
 	harness_resp_free(r);
 	cr_expect_eq(ledger_count("transfer_started", bpid), 1);
 	cr_expect_eq(ledger_count("transfer_completed", bpid), 2);
+	/* The ledger verifies afterwards (agora ledger verify replays it). */
+	char *cmd = xasprintf("%s ledger verify --broker %s --state %s/ledger-state.json > /dev/null 2>&1",
+			      harness_bin("agora"), fx.url, fx.dir);
+	int st = system(cmd);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "agora ledger verify: status %d", st);
+	free(cmd);
 
 	/* The provider's side is COMPLETED too (the completion travels
 	 * through the broker's outbox). */

@@ -256,7 +256,19 @@ Test(attacks, revocation_stops_the_token_at_once)
 		  json_dumps(t, 0));
 	json_decref(t);
 	expect_refused(get_data(e.endpoint, e.token, NULL), 409, "transfer_state");
-	/* And no new transfer under it. */
+	/* And no new transfer under it, once the consumer has heard of the
+	 * revocation (the broker's outbox tells it). */
+	char *apath = xasprintf("/api/v1/agreements/%s", ag);
+	bool heard = false;
+	for (int i = 0; i < 100 && !heard; i++) {
+		r = cfx_call(&mobi, "GET", apath, CONN_ADMIN_KEY, NULL);
+		heard = tfx_str(r->json, "status") && !strcmp(tfx_str(r->json, "status"), "revoked");
+		harness_resp_free(r);
+		if (!heard)
+			usleep(50000);
+	}
+	cr_expect(heard, "the consumer's copy of the agreement is revoked");
+	free(apath);
 	char *body = xasprintf("{\"agreementId\":\"%s\"}", ag);
 	r = cfx_call(&mobi, "POST", "/api/v1/transfers", CONN_ADMIN_KEY, body);
 	fx_assert_error(r, 409, "agreement_not_active");
