@@ -1,7 +1,9 @@
 # Agora — build, test and run.  See README.md.
 #
 #   make            build everything under build/
-#   make test       unit + integration suites (starts its own PostgreSQL)
+#   make test       unit + integration suites (starts its own PostgreSQL), and
+#                   the web UI's e2e tests when /usr/bin/chromium is installed
+#   make test-e2e   the e2e tests only (installs Chromium and the npm packages)
 #   make run        the demo (starts a private PostgreSQL under ./var/)
 #   make SANITIZE=address,undefined test   the same under sanitizers
 
@@ -12,10 +14,11 @@ EXTRA_LIBS := -lcsv -lm
 TESTPKGS := criterion
 BUILD    ?= build
 VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+PREFIX   ?= /usr/local
 
 WARN     := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes
-CPPFLAGS += -D_GNU_SOURCE -DAGORA_VERSION='"$(VERSION)"' -Ilib -Ipolicy -Iconnectors -Iserver -I$(BUILD)/gen
+CPPFLAGS += -D_GNU_SOURCE -DAGORA_VERSION='"$(VERSION)"' -DAGORA_SHARE_DIR='"$(PREFIX)/share/agora"' -Ilib -Ipolicy -Iconnectors -Iserver -I$(BUILD)/gen
 CFLAGS   ?= -O2 -g
 CFLAGS   += $(WARN) -MMD -MP
 ifneq ($(SANITIZE),)
@@ -65,8 +68,10 @@ endif
 ifneq ($(wildcard policy/agora-policy.c),)
 BINS         += $(BUILD)/bin/agora-policy
 endif
+# The demo's data generator (demo/): plain C, no library of ours.
+BINS         += $(BUILD)/bin/agora-demo-data
 
-.PHONY: all deps test test-unit test-integration run clean install check-deps
+.PHONY: all deps deps-e2e test test-unit test-integration test-demo test-e2e test-e2e-if-chromium run clean install check-deps
 all: deps
 	@$(MAKE) --no-print-directory build-all
 
@@ -131,6 +136,10 @@ $(BUILD)/bin/agora-policy: $(BUILD)/obj/policy/agora-policy.o $(LIBPOLICY)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+$(BUILD)/bin/agora-demo-data: $(BUILD)/obj/demo/agora-demo-data.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lm
+
 $(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(HARNESS_OBJS) $(ALL_LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(EXTRA_LIBS) $(TEST_LIBS) -lpthread
@@ -142,7 +151,7 @@ $(BUILD)/tests/integration/%: $(BUILD)/obj/tests/integration/%.o $(INTEG_OBJS) $
 # Unit tests need nothing running; integration tests get a throwaway
 # PostgreSQL from scripts/pg-test-cluster and start real processes.
 test: all
-	@$(MAKE) --no-print-directory test-unit test-integration
+	@$(MAKE) --no-print-directory test-unit test-integration test-demo test-install test-e2e-if-chromium
 
 test-unit: build-all
 	@AGORA_BUILD_DIR=$(BUILD) scripts/run-tests unit $(BUILD) $(UNIT_BINS)
@@ -150,8 +159,30 @@ test-unit: build-all
 test-integration: build-all
 	@AGORA_BUILD_DIR=$(BUILD) scripts/pg-test-cluster run -- scripts/run-tests integration $(BUILD) $(INTEG_BINS)
 
+# The demo end to end, unattended, in a temporary directory on free ports:
+# start, seed, check, stop, start again, check nothing was made twice (~10 s).
+test-demo: build-all
+	@scripts/run-demo --check $(BUILD)
+
+# The web UI in headless Chromium against a real broker and two connectors
+# (tests/e2e/, docs/WEB-UI.md).  `make test` runs them only where Chromium
+# is installed, and says so when it skips them; CI installs it first.
+deps-e2e:
+	@scripts/deps e2e
+
+test-e2e: deps-e2e
+	@$(MAKE) --no-print-directory build-all
+	@AGORA_BUILD_DIR=$(BUILD) scripts/pg-test-cluster run -- scripts/run-e2e
+
+test-e2e-if-chromium: build-all
+	@if [ -x /usr/bin/chromium ]; then \
+		scripts/deps e2e && AGORA_BUILD_DIR=$(BUILD) scripts/pg-test-cluster run -- scripts/run-e2e; \
+	else \
+		echo "e2e: skipped (no /usr/bin/chromium; make test-e2e or make deps-e2e installs it)"; \
+	fi
+
 run: deps
-	@$(MAKE) --no-print-directory $(BINS)
+	@$(MAKE) --no-print-directory build-bins
 	@scripts/run-demo $(BUILD)
 
 # Fuzzing (libFuzzer: clang with its runtime) and benchmarks have targets of
@@ -162,11 +193,46 @@ deps-fuzz:
 fuzz: deps-fuzz
 	@$(MAKE) --no-print-directory fuzz-policy
 
+# make install [PREFIX=/usr/local] [DESTDIR=]: the binaries, the web UI
+# (when web/ exists), the schemas, the demo seed and the man pages.  Needs
+# only the build dependencies (scripts/deps build); the Docker image's
+# build stage runs exactly this.
 PREFIX ?= /usr/local
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/agora
+SHARE   = $(DESTDIR)$(PREFIX)/share/agora
+MAN1    := $(wildcard man/*.1)
+MAN8    := $(wildcard man/*.8)
+.PHONY: bins deps-build test-install
+deps-build:
+	@scripts/deps build
+bins: deps-build
+	@$(MAKE) --no-print-directory build-bins
+.PHONY: build-bins
+build-bins: $(BINS)
+	@:
+install: bins
+	install -d $(DESTDIR)$(PREFIX)/bin $(SHARE)/demo $(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/share/man/man8
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
-	cp -r schemas $(DESTDIR)$(PREFIX)/share/agora/
+	rm -rf $(SHARE)/schemas $(SHARE)/web
+	cp -R schemas $(SHARE)/schemas
+	if [ -d web ]; then cp -R web $(SHARE)/web; fi
+	install -m 0644 demo/city.json demo/mobility.json $(SHARE)/demo/
+	install -m 0755 scripts/demo-seed $(SHARE)/demo/demo-seed
+	install -m 0644 $(MAN1) $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 0644 $(MAN8) $(DESTDIR)$(PREFIX)/share/man/man8/
+
+# docker/Dockerfile and docker/compose.yaml, checked offline (no image is
+# built, no registry asked): see the comment in scripts/docker-check.
+.PHONY: docker-check deps-docker
+deps-docker:
+	@scripts/deps docker
+docker-check: bins deps-docker
+	@scripts/docker-check $(BUILD)
+
+# Installs into a temporary PREFIX and checks the files and that every
+# binary answers --help and --version.
+test-install: bins
+	@scripts/test-install
 
 clean:
 	rm -rf build build-san

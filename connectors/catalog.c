@@ -71,6 +71,35 @@ copy_if(json_t *dst, const json_t *src, const char *key)
 		json_object_set(dst, key, v);
 }
 
+/* Observations datasets publish a sample of their first numeric field, so
+ * catalogs can preview the series (the web UI draws it). */
+#define SAMPLE_POINTS 48
+static void
+add_sample(json_t *out, const json_t *d)
+{
+	const json_t *src = json_object_get(d, "source");
+	if (strcmp(json_string_value(json_object_get(src, "type")) ?: "", "observations") != 0)
+		return;
+	size_t i;
+	json_t *f;
+	json_array_foreach(json_object_get(src, "fields"), i, f) {
+		const char *type = json_string_value(json_object_get(f, "type"));
+		const char *name = json_string_value(json_object_get(f, "name"));
+		if (!type || !name || (strcmp(type, "number") && strcmp(type, "integer")))
+			continue;
+		json_t *points = NULL;
+		if (db_catalog_sample(json_string_value(json_object_get(d, "id")), name, SAMPLE_POINTS,
+				      &points) < 0 || json_array_size(points) == 0) {
+			json_decref(points);
+			return;
+		}
+		json_t *sample = json_pack("{s:s, s:o}", "field", name, "points", points);
+		copy_if(sample, f, "unit");
+		json_object_set_new(out, "sample", sample);
+		return;
+	}
+}
+
 static json_t *
 dataset_doc(const struct connector *c, const json_t *d, json_t *offers)
 {
@@ -80,6 +109,7 @@ dataset_doc(const struct connector *c, const json_t *d, json_t *offers)
 					    "accrualPeriodicity", "mediaType", "quality" };
 	for (size_t i = 0; i < ARRAY_LEN(keys); i++)
 		copy_if(out, d, keys[i]);
+	add_sample(out, d);
 	json_object_set_new(out, "hasPolicy", offers);
 	char *svc = xasprintf("%s#dsp", c->svc.participant_id);
 	json_t *dist = json_pack("{s:s, s:s, s:s}", "@type", "Distribution", "format", "HttpData-PULL",

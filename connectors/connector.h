@@ -74,6 +74,11 @@ void connector_push_stop(struct connector *c);
  * `change`, 403 when the caller may not change it. */
 json_t *connector_dataset_lookup(struct agora_req *r, bool change);
 
+/* The host of an http(s) URL, lowercase, into host; false when the URL is
+ * malformed or carries credentials.  Is it on the --http-allow list? */
+bool connector_url_host(const char *url, char *host, size_t len);
+bool connector_host_allowed(const struct connector *c, const char *host);
+
 /* Ownership: a publisher may change its own objects, an admin any. */
 bool connector_may_change(const struct agora_req *r, const char *owner);
 

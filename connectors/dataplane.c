@@ -27,6 +27,7 @@
 #include "db_connector.h"
 #include "db_transfers.h"
 #include "ingest.h"
+#include "jcs.h"
 #include "jose.h"
 #include "log.h"
 #include "pauth.h"
@@ -37,6 +38,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +70,25 @@ static bool
 str_eq(const char *a, const char *b)
 {
 	return a && b && !strcmp(a, b);
+}
+
+/* Write back only the named members of row t (NULL-terminated list): the
+ * worker and the data endpoint hold no row lock, so a whole-row write could
+ * undo a state change committed meanwhile by a DSP message. */
+static enum agora_qs __attribute__((sentinel))
+save(const json_t *t, ...)
+{
+	json_t *f = json_object();
+	va_list ap;
+	va_start(ap, t);
+	for (const char *k = va_arg(ap, const char *); k; k = va_arg(ap, const char *)) {
+		json_t *v = json_object_get(t, k);
+		json_object_set(f, k, v ? v : json_null());
+	}
+	va_end(ap);
+	enum agora_qs qs = db_ctr_patch(NULL, json_string_value(json_object_get(t, "id")), f);
+	json_decref(f);
+	return qs;
 }
 
 /* ---- running streams ---------------------------------------------------------- */
@@ -485,6 +506,7 @@ struct served {
 	char id[ID_MAX];
 	struct stream *stream;
 	bool whole;		/* the response is the complete representation */
+	bool pump_ok;		/* http: the upstream body arrived complete */
 	long long bytes;
 	char sha256[65];	/* known up front (files) or computed while streaming */
 	struct agora_sha256_ctx *hash;	/* streamed bodies */
@@ -494,12 +516,18 @@ struct served {
 	struct agora_buf out;
 	size_t out_pos;
 	bool rows_done, ended, failed;
+	struct MHD_Response *resp;	/* to add the digest trailer */
+	/* http sources: a thread pumps the upstream body into a pipe */
+	struct pump *pump;
 	long long since_auth;
 };
+
+static void pump_finish(struct pump *p, bool *ok, long long *bytes, char sha[65]);
 
 static void
 served_free(struct served *s)
 {
+	pump_finish(s->pump, NULL, NULL, NULL);
 	if (s->db) {
 		PGresult *r = PQexec(s->db, "ROLLBACK");
 		PQclear(r);
@@ -524,7 +552,7 @@ record_sent(const char *id, long long bytes, const char *sha)
 		if (!sget(t, "sha256")) {
 			json_object_set_new(t, "bytes", json_integer(bytes));
 			json_object_set_new(t, "sha256", json_string(sha));
-			if (db_ctr_update(NULL, t) == AGORA_QS_ONE) {
+			if (save(t, "bytes", "sha256", NULL) == AGORA_QS_ONE) {
 				auth_sent(id, true);
 				dataplane_wake(id);
 			}
@@ -540,6 +568,12 @@ served_done(void *ctx, bool completed)
 {
 	struct served *s = ctx;
 	stream_remove(s->stream);
+	if (s->pump) {
+		/* The upstream body is over (the pipe's end): its digest. */
+		pump_finish(s->pump, &s->pump_ok, &s->bytes, s->sha256);
+		s->pump = NULL;
+		s->failed |= !s->pump_ok;
+	}
 	if (completed && s->whole && !s->failed && s->sha256[0])
 		record_sent(s->id, s->bytes, s->sha256);
 	if (!s->plan)	/* streamed bodies are freed by their response */
@@ -593,6 +627,10 @@ obs_reader(void *cls, uint64_t pos, char *buf, size_t max)
 			agora_sha256_final(s->hash, h);
 			s->hash = NULL;
 			agora_hex(h, 32, s->sha256);
+			/* The digest of what was sent, as a trailer of the
+			 * chunked body: the consumer checks what it got. */
+			if (s->resp)
+				MHD_add_response_footer(s->resp, "Agora-Sha256", s->sha256);
 			return MHD_CONTENT_READER_END_OF_STREAM;
 		}
 		if (s->rows_done) {
@@ -629,17 +667,19 @@ fail:
 	return MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
-/* Observations through a cursor and the plan. */
-static enum MHD_Result
-serve_observations(struct agora_req *r, struct served *s, const json_t *ds, const json_t *row,
-		   const json_t *agreement)
+/* The plan for observations dataset ds under agreement and query, or NULL
+ * with the xform error symbol and detail. */
+static struct xform_plan *
+plan_for(const json_t *ds, const json_t *agreement, const json_t *query, const char **sym,
+	 char *detail, size_t dlen)
 {
-	char err[256], detail[512];
+	char err[256];
 	struct agora_obs_schema *schema = agora_obs_schema_parse(json_object_get(ds, "source"), err,
 								 sizeof err);
 	if (!schema) {
-		served_free(s);
-		return agora_reply_error(r, AGORA_E_INTERNAL, "the dataset's schema is unreadable");
+		*sym = "invalid_dataset";
+		snprintf(detail, dlen, "the dataset's schema is unreadable: %s", err);
+		return NULL;
 	}
 	struct xform_field fields[AGORA_OBS_MAX_FIELDS];
 	for (size_t i = 0; i < schema->nfields; i++)
@@ -648,11 +688,44 @@ serve_observations(struct agora_req *r, struct served *s, const json_t *ds, cons
 							  schema->fields[i].type == AGORA_OBS_INTEGER };
 	struct xform_dataset xd = { fields, schema->nfields, schema->time_field, schema->thing_field };
 	uint8_t key[32];
-	const char *sym = NULL;
 	bool have_key = pseudonym_key(key);
-	s->plan = xform_plan_new(agreement, json_object_get(row, "query"), &xd, have_key ? key : NULL,
-				 &sym, detail, sizeof detail);
+	struct xform_plan *p = xform_plan_new(agreement, query, &xd, have_key ? key : NULL, sym, detail,
+					      dlen);
 	agora_obs_schema_free(schema);
+	return p;
+}
+
+enum agora_error
+dataplane_check_query(const json_t *ds, const json_t *agreement, const json_t *query, char *detail,
+		      size_t dlen)
+{
+	const char *type = sget(json_object_get(ds, "source"), "type");
+	if (!str_eq(type, "observations")) {
+		if (!query)
+			return AGORA_E__COUNT;
+		snprintf(detail, dlen, "a query applies to observations datasets only, this one is %s",
+			 type ? type : "unknown");
+		return AGORA_E_INVALID_QUERY;
+	}
+	const char *sym = NULL;
+	struct xform_plan *p = plan_for(ds, agreement, query, &sym, detail, dlen);
+	xform_plan_free(p);
+	if (p)
+		return AGORA_E__COUNT;
+	return str_eq(sym, "query_not_permitted") ? AGORA_E_QUERY_NOT_PERMITTED
+	       : str_eq(sym, "invalid_query")     ? AGORA_E_INVALID_QUERY
+						  : AGORA_E_USAGE_DENIED;
+}
+
+/* Observations through a cursor and the plan. */
+static enum MHD_Result
+serve_observations(struct agora_req *r, struct served *s, const json_t *ds, const json_t *row,
+		   const json_t *agreement)
+{
+	char detail[512];
+	const char *sym = NULL;
+	const json_t *q = json_object_get(row, "query");
+	s->plan = plan_for(ds, agreement, json_is_object(q) ? q : NULL, &sym, detail, sizeof detail);
 	if (!s->plan) {
 		served_free(s);
 		if (str_eq(sym, "query_not_permitted"))
@@ -696,8 +769,9 @@ serve_observations(struct agora_req *r, struct served *s, const json_t *ds, cons
 	xform_begin(s->plan, &s->out);
 	r->done = served_done;
 	r->done_ctx = s;
+	agora_reply_header(r, "Trailer", "Agora-Sha256");
 	return agora_reply_stream(r, 200, xform_plan_media_type(s->plan), MHD_SIZE_UNKNOWN, 64 * 1024,
-				  obs_reader, s, reader_free);
+				  obs_reader, s, reader_free, &s->resp);
 }
 
 static int
@@ -706,6 +780,197 @@ conn_socket(struct agora_req *r)
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 	return ci ? ci->connect_fd : -1;
+}
+
+/* ---- http sources: the upstream body through a pipe ------------------------- */
+
+/* A thread fetches the upstream URL and writes the body into a pipe that
+ * libmicrohttpd sends on (MHD_create_response_from_pipe): a full pipe
+ * blocks the fetch, so nothing is buffered beyond the pipe and curl's own
+ * buffer.  The thread hashes what it passes on, re-authorises every
+ * interval and REAUTH_BYTES, and stops when cancelled. */
+struct pump {
+	char *url;
+	char id[ID_MAX];
+	int wfd;
+	struct stream *stream;
+	struct agora_sha256_ctx *hash;
+	long long bytes, since_auth;
+	int64_t last_auth;
+	pthread_t th;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	long status;		/* the upstream's, once its headers are in */
+	bool headers, done, ok;
+	char sha256[65];
+};
+
+static size_t
+pump_header(char *buf, size_t size, size_t n, void *arg)
+{
+	struct pump *p = arg;
+	size_t len = size * n;
+	if (len == 2 && buf[0] == '\r') {	/* end of the header block */
+		pthread_mutex_lock(&p->lock);
+		p->headers = true;
+		pthread_cond_broadcast(&p->cond);
+		pthread_mutex_unlock(&p->lock);
+	} else if (len > 9 && !strncmp(buf, "HTTP/", 5)) {
+		long st = 0;
+		const char *sp = strchr(buf, ' ');
+		if (sp)
+			st = strtol(sp + 1, NULL, 10);
+		pthread_mutex_lock(&p->lock);
+		p->status = st;
+		pthread_mutex_unlock(&p->lock);
+	}
+	return len;
+}
+
+static size_t
+pump_write(char *buf, size_t size, size_t n, void *arg)
+{
+	struct pump *p = arg;
+	size_t len = size * n, off = 0;
+	if (p->status != 200)
+		return 0;
+	if (p->stream && atomic_load(&p->stream->cancel))
+		return 0;
+	while (off < len) {
+		ssize_t w = write(p->wfd, buf + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return 0;	/* the client went away */
+		off += (size_t)w;
+	}
+	agora_sha256_update(p->hash, buf, len);
+	p->bytes += (long long)len;
+	p->since_auth += (long long)len;
+	if (p->since_auth >= REAUTH_BYTES || agora_now() - p->last_auth >= (int64_t)reauth_s) {
+		enum agora_error e;
+		char d[256];
+		p->since_auth = 0;
+		p->last_auth = agora_now();
+		if (!authorize(p->id, NULL, false, &e, d, sizeof d)) {
+			agora_logf(AGORA_LOG_WARN, "dataplane", "%s: upstream stream cut: %s", p->id, d);
+			return 0;
+		}
+	}
+	return len;
+}
+
+static void *
+pump_run(void *arg)
+{
+	struct pump *p = arg;
+	CURL *cu = curl_easy_init();
+	curl_easy_setopt(cu, CURLOPT_URL, p->url);
+	curl_easy_setopt(cu, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(cu, CURLOPT_FOLLOWLOCATION, 0L);	/* no redirect around the allow-list */
+	curl_easy_setopt(cu, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(cu, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+	curl_easy_setopt(cu, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(cu, CURLOPT_LOW_SPEED_TIME, 30L);
+	curl_easy_setopt(cu, CURLOPT_HEADERFUNCTION, pump_header);
+	curl_easy_setopt(cu, CURLOPT_HEADERDATA, p);
+	curl_easy_setopt(cu, CURLOPT_WRITEFUNCTION, pump_write);
+	curl_easy_setopt(cu, CURLOPT_WRITEDATA, p);
+	CURLcode cc = curl_easy_perform(cu);
+	curl_easy_cleanup(cu);
+	uint8_t h[32];
+	agora_sha256_final(p->hash, h);
+	p->hash = NULL;
+	pthread_mutex_lock(&p->lock);
+	p->ok = cc == CURLE_OK && p->status == 200;
+	agora_hex(h, 32, p->sha256);
+	p->done = p->headers = true;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	close(p->wfd);	/* EOF for the response (an error ends it early) */
+	agora_db_close();
+	return NULL;
+}
+
+/* Wait for the thread, hand out its result (when asked) and free the pump.
+ * Accepts NULL. */
+static void
+pump_finish(struct pump *p, bool *ok, long long *bytes, char sha[65])
+{
+	if (!p)
+		return;
+	pthread_join(p->th, NULL);
+	if (ok)
+		*ok = p->ok;
+	if (bytes)
+		*bytes = p->bytes;
+	if (sha)
+		memcpy(sha, p->sha256, 65);
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->cond);
+	free(p->url);
+	free(p);
+}
+
+static enum MHD_Result
+serve_http(struct agora_req *r, struct served *s, const json_t *ds)
+{
+	const char *url = sget(json_object_get(ds, "source"), "url");
+	char host[256];
+	if (!url || !connector_url_host(url, host, sizeof host) || !connector_host_allowed(conn, host)) {
+		served_free(s);
+		return agora_reply_error(r, AGORA_E_FORBIDDEN,
+					 "the dataset's upstream host is no longer on the allow-list");
+	}
+	int fds[2];
+	if (pipe2(fds, O_CLOEXEC) != 0) {
+		served_free(s);
+		return agora_reply_error(r, AGORA_E_UNAVAILABLE, "cannot stream now");
+	}
+	struct pump *p = xcalloc(1, sizeof *p);
+	p->url = xstrdup(url);
+	snprintf(p->id, sizeof p->id, "%s", s->id);
+	p->wfd = fds[1];
+	p->stream = s->stream;
+	p->hash = agora_sha256_new();
+	p->last_auth = agora_now();
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	if (pthread_create(&p->th, NULL, pump_run, p) != 0) {
+		close(fds[0]);
+		close(fds[1]);
+		agora_sha256_free(p->hash);
+		free(p->url);
+		free(p);
+		served_free(s);
+		return agora_reply_error(r, AGORA_E_UNAVAILABLE, "cannot stream now");
+	}
+	s->pump = p;
+	/* Reply only once the upstream has answered: its refusal is ours. */
+	pthread_mutex_lock(&p->lock);
+	while (!p->headers)
+		pthread_cond_wait(&p->cond, &p->lock);
+	long status = p->status;
+	pthread_mutex_unlock(&p->lock);
+	if (status != 200) {
+		close(fds[0]);
+		served_free(s);
+		return agora_reply_error(r, AGORA_E_UNAVAILABLE, "the upstream source answered %s%ld",
+					 status ? "HTTP " : "nothing; status ", status);
+	}
+	s->whole = true;
+	s->bytes = -1;
+	r->done = served_done;
+	r->done_ctx = s;
+	struct MHD_Response *resp = MHD_create_response_from_pipe(fds[0]);
+	if (!resp) {
+		close(fds[0]);
+		r->done = NULL;
+		served_free(s);
+		return agora_reply_error(r, AGORA_E_UNAVAILABLE, "cannot stream now");
+	}
+	const char *mt = sget(ds, "mediaType");
+	return agora_reply_response(r, 200, mt ? mt : "application/octet-stream", resp);
 }
 
 /* A file dataset: its content object (sha, hex), zero-copy, with Range. */
@@ -809,6 +1074,12 @@ conn_data_get(struct agora_req *r)
 		ret = agora_reply_error(r, AGORA_E_DATASET_NOT_FOUND, "the dataset is no longer here");
 		goto out;
 	}
+	/* Revoked here: refused at once, before the broker's termination. */
+	if (!str_eq(sget(ag, "status"), "active")) {
+		ret = agora_reply_error(r, AGORA_E_AGREEMENT_NOT_ACTIVE, "agreement '%.200s' was revoked",
+					sget(row, "agreement_id"));
+		goto out;
+	}
 	s = xcalloc(1, sizeof *s);
 	snprintf(s->id, sizeof s->id, "%s", id);
 	s->stream = stream_add(id, conn_socket(r));
@@ -819,6 +1090,8 @@ conn_data_get(struct agora_req *r)
 		ret = serve_file(r, s, sget(ds, "sha256"), dmt);
 	} else if (str_eq(type, "observations")) {
 		ret = serve_observations(r, s, ds, row, json_object_get(ag, "agreement"));
+	} else if (str_eq(type, "http")) {
+		ret = serve_http(r, s, ds);
 	} else {
 		stream_remove(s->stream);
 		served_free(s);
@@ -901,7 +1174,7 @@ set_failure(json_t *t, const char *reason)
 	json_object_set_new(t, "attempts",
 			    json_integer(json_integer_value(json_object_get(t, "attempts")) + 1));
 	json_object_set_new(t, "reason", json_string(reason));
-	db_ctr_update(NULL, t);
+	save(t, "attempts", "reason", NULL);
 }
 
 static char *
@@ -933,7 +1206,7 @@ fresh_token(json_t *t)
 	if (ok) {
 		json_object_set_new(t, "token", json_string(sget(ans, "token")));
 		json_object_set_new(t, "token_expires_at", json_string(sget(ans, "expiresAt")));
-		db_ctr_update(NULL, t);
+		save(t, "token", "token_expires_at", NULL);
 	} else {
 		char *why = xasprintf("cannot refresh the access token (HTTP %ld): %s", status,
 				      ans ? (sget(ans, "detail") ? sget(ans, "detail") : "?") : err);
@@ -953,7 +1226,9 @@ struct pull {
 	uint64_t last_ns;
 	long long offset;	/* resumed from */
 	bool first, reset;
-	char digest[65];	/* the provider's Repr-Digest, hex */
+	char digest[65];	/* the provider's Repr-Digest or Agora-Sha256 trailer, hex */
+	char errbody[1024];	/* the start of an error answer */
+	size_t errlen;
 	const char *id;
 	CURL *curl;
 };
@@ -963,6 +1238,13 @@ pull_header(char *buf, size_t size, size_t n, void *arg)
 {
 	struct pull *p = arg;
 	size_t len = size * n;
+	if (len > 13 && !strncasecmp(buf, "Agora-Sha256:", 13)) {
+		const char *v = buf + 13;
+		while (*v == ' ')
+			v++;
+		if (strspn(v, "0123456789abcdef") == 64)
+			snprintf(p->digest, sizeof p->digest, "%.64s", v);
+	}
 	if (len > 12 && !strncasecmp(buf, "Repr-Digest:", 12)) {
 		const char *v = strstr(buf, "sha-256=:");
 		if (v) {
@@ -998,8 +1280,14 @@ pull_write(char *buf, size_t size, size_t n, void *arg)
 			p->reset = true;	/* an error body: not data */
 		}
 	}
-	if (p->reset)
+	if (p->reset) {
+		size_t room = sizeof p->errbody - 1 - p->errlen;
+		size_t k = len < room ? len : room;
+		memcpy(p->errbody + p->errlen, buf, k);
+		p->errlen += k;
+		p->errbody[p->errlen] = '\0';
 		return len;
+	}
 	if (fwrite(buf, 1, len, p->f) != len)
 		return 0;
 	agora_sha256_update(p->hash, buf, len);
@@ -1088,8 +1376,13 @@ do_pull(json_t *t)
 	fclose(p.f);
 	p.f = NULL;
 	if (cc != CURLE_OK || (code != 200 && code != 206)) {
+		json_t *eb = p.errlen ? json_loads(p.errbody, 0, NULL) : NULL;
+		const char *es = sget(eb, "error"), *ed = sget(eb, "detail");
 		char *why = cc != CURLE_OK ? xasprintf("pull interrupted: %s", curl_easy_strerror(cc))
-					   : xasprintf("the provider answered HTTP %ld", code);
+					   : xasprintf("the provider answered HTTP %ld%s%s%s%s", code,
+						       es ? ": " : "", es ? es : "", ed ? ": " : "",
+						       ed ? ed : "");
+		json_decref(eb);
 		if (code == 401 || code == 403 || code == 409) {
 			/* Not data: keep nothing of an error body. */
 			if (p.offset == 0)
@@ -1097,10 +1390,14 @@ do_pull(json_t *t)
 		}
 		if (code == 401) {
 			json_object_set_new(t, "token_expires_at", json_null());
+			save(t, "token_expires_at", NULL);
 		}
 		set_failure(t, why);
-		free(why);
 		db_ctr_progress(id, p.bytes);
+		/* A refusal that asking again cannot change ends the transfer. */
+		if (cc == CURLE_OK && (code == 400 || code == 403))
+			transfer_act(conn, id, TR_TERMINATE, es ? es : "refused", why);
+		free(why);
 		goto out;
 	}
 	if (rename(part, final) != 0) {
@@ -1122,7 +1419,7 @@ do_pull(json_t *t)
 		json_object_set_new(t, "verified", json_boolean(str_eq(sget(t, "expected_sha256"), hex)));
 	json_object_set_new(t, "attempts", json_integer(0));
 	json_object_set_new(t, "reason", json_null());
-	db_ctr_update(NULL, t);
+	save(t, "bytes", "sha256", "received_at", "expected_sha256", "verified", "attempts", "reason", NULL);
 	dataplane_wake(id);	/* the receipt next */
 out:
 	if (p.f)
@@ -1156,12 +1453,29 @@ delete_after(const json_t *agreement)
 	return NULL;
 }
 
+/* Does the agreement carry a duty with this action (in a permission or as
+ * an obligation)? */
+static bool
+has_duty(const json_t *agreement, const char *action)
+{
+	size_t i, j;
+	json_t *rule, *d;
+	json_array_foreach(json_object_get(agreement, "obligation"), i, rule)
+		if (str_eq(sget(rule, "action"), action))
+			return true;
+	json_array_foreach(json_object_get(agreement, "permission"), i, rule)
+		json_array_foreach(json_object_get(rule, "duty"), j, d)
+			if (str_eq(sget(d, "action"), action))
+				return true;
+	return false;
+}
+
 /* Tell the broker's ledger about an event of transfer t (its pid there). */
 static bool
 report(json_t *t, const char *event, json_t **answer)
 {
 	json_t *req = json_pack("{s:s, s:s}", "transfer", sget(t, "counterpart_pid"), "event", event);
-	if (strcmp(event, "deleted") != 0) {
+	if (strcmp(event, "deleted") != 0 && strcmp(event, "inform") != 0) {
 		json_object_set(req, "bytes", json_object_get(t, "bytes"));
 		json_object_set_new(req, "sha256", json_string(sget(t, "sha256")));
 	}
@@ -1205,15 +1519,20 @@ do_report(json_t *t)
 		json_object_set_new(t, "verified", json_boolean(json_is_true(m)));
 	if (!provider && !json_object_get(t, "verified"))
 		json_object_set_new(t, "verified", json_null());
-	db_ctr_update(NULL, t);
+	save(t, "reported_at", "verified", NULL);
 	json_decref(ans);
 	const char *id = sget(t, "id");
 	if (!provider) {
 		json_t *ag = NULL;
 		if (db_ctr_agreement(NULL, sget(t, "agreement_id"), &ag) == AGORA_QS_ONE) {
-			const char *after = delete_after(json_object_get(ag, "agreement"));
+			const json_t *agreement = json_object_get(ag, "agreement");
+			const char *after = delete_after(agreement);
 			if (after)
 				db_ctr_delete_due(NULL, id, after);
+			/* An inform duty: the broker records it and tells the
+			 * provider what we received. */
+			if (has_duty(agreement, "inform") && !report(t, "inform", NULL))
+				agora_logf(AGORA_LOG_WARN, "dataplane", "%s: the inform duty is not done yet", id);
 		}
 		json_decref(ag);
 	}
@@ -1238,7 +1557,7 @@ do_delete(json_t *t)
 	char now[32];
 	agora_time_rfc3339(agora_now(), now);
 	json_object_set_new(t, "deleted_at", json_string(now));
-	db_ctr_update(NULL, t);
+	save(t, "deleted_at", NULL);
 	agora_logf(AGORA_LOG_INFO, "dataplane", "%s: received data deleted (delete duty)", sget(t, "id"));
 }
 
@@ -1315,7 +1634,7 @@ do_push(json_t *t)
 	} else {
 		json_object_set_new(t, "bytes", json_integer((json_int_t)st.st_size));
 		json_object_set_new(t, "sha256", json_string(sget(ds, "sha256")));
-		db_ctr_update(NULL, t);
+		save(t, "bytes", "sha256", NULL);
 		do_report(t);
 	}
 	json_decref(ds);
@@ -1536,7 +1855,7 @@ conn_push_put(struct agora_req *r)
 		json_object_set_new(t, "bytes", json_integer(p->bytes));
 		json_object_set_new(t, "sha256", json_string(hex));
 		json_object_set_new(t, "received_at", json_string(now));
-		db_ctr_update(NULL, t);
+		save(t, "bytes", "sha256", "received_at", NULL);
 	}
 	json_decref(t);
 	dataplane_wake(p->id);
@@ -1608,4 +1927,34 @@ conn_transfer_edr(struct agora_req *r)
 	}
 	json_decref(t);
 	return ret;
+}
+
+/* POST /api/v1/usage/notify (the broker): a consumer's inform duty about a
+ * transfer of ours; recorded in the transfer's events. */
+enum MHD_Result
+conn_usage_notify(struct agora_req *r)
+{
+	const char *id = sget(r->json, "transfer");
+	if (!str_eq(r->participant, conn->broker_url))
+		return agora_reply_error(r, AGORA_E_TRANSFER_NOT_FOUND, "no transfer '%.200s'", id ? id : "");
+	if (!id)
+		return agora_reply_error(r, AGORA_E_INVALID_REQUEST, "expected {\"transfer\": string, …}");
+	json_t *t = NULL;
+	enum agora_qs qs = db_ctr_get(NULL, id, false, &t);
+	bool ours = qs == AGORA_QS_ONE && str_eq(sget(t, "role"), "provider");
+	json_decref(t);
+	if (qs < 0)
+		return agora_reply_error(r, AGORA_E_UNAVAILABLE, "the database is unavailable");
+	if (!ours)
+		return agora_reply_error(r, AGORA_E_TRANSFER_NOT_FOUND, "no transfer '%.200s'", id);
+	char hash[65];
+	if (!agora_jcs_sha256_hex(r->json, hash))
+		return agora_reply_error(r, AGORA_E_INVALID_REQUEST, "the notification cannot be canonicalised");
+	qs = db_ctr_msg_add(NULL, id, "in", "UsageNotification", hash, 200, NULL, r->json);
+	if (qs < 0)
+		return agora_reply_error(r, AGORA_E_UNAVAILABLE, "the database is unavailable");
+	if (qs == AGORA_QS_ONE)
+		agora_logf(AGORA_LOG_INFO, "dataplane", "%s: the consumer informs: %s received", id,
+			   sget(r->json, "sha256") ? sget(r->json, "sha256") : "data");
+	return agora_reply_json(r, 200, json_pack("{s:s, s:b}", "transfer", id, "recorded", 1));
 }

@@ -58,6 +58,11 @@ enum agora_qs db_offer_delete(PGconn *c, const char *id);
  * its contract policy (and access policy, or null).  *out new array of
  * {"dataset":doc, "offers":[{"id","autoAccept","contract":…,"access":…|null}]}. */
 enum agora_qs db_catalog_rows(const char *only_dataset, json_t **out);
+/* The newest max_points values of a numeric observation field, of the
+ * sensor that reported last, oldest first: *points = [[time, value], …]
+ * (new reference; empty when there are none). */
+enum agora_qs db_catalog_sample(const char *dataset_id, const char *field, int max_points,
+				json_t **points);
 
 /* Catalog state. */
 enum agora_qs db_catalog_bump(PGconn *c);

@@ -42,6 +42,17 @@ const struct agora_stmt db_policy_stmts[] = {
 	  " WHERE ($1::text IS NULL OR d.id = $1)"
 	  " AND EXISTS (SELECT 1 FROM offers o WHERE offer_covers(o.selector, d.id, d.keyword, d.theme))"
 	  " ORDER BY d.id" },
+	/* The newest points of one field of the sensor that reported last:
+	 * index lookups per known sensor (obs_things), never a scan of the
+	 * dataset's observations. */
+	{ "catalog_sample",
+	  "WITH last AS (SELECT t.thing FROM obs_things t CROSS JOIN LATERAL"
+	  " (SELECT o.ts FROM observations o WHERE o.dataset_id = $1 AND o.thing = t.thing"
+	  " ORDER BY o.ts DESC LIMIT 1) x WHERE t.dataset_id = $1 ORDER BY x.ts DESC LIMIT 1)"
+	  " SELECT to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), (vals->>$2)::float8"
+	  " FROM (SELECT o.ts, o.vals FROM observations o JOIN last ON o.thing = last.thing"
+	  " WHERE o.dataset_id = $1 AND jsonb_typeof(o.vals->$2) = 'number'"
+	  " ORDER BY o.ts DESC LIMIT $3::int) s ORDER BY ts" },
 	{ NULL, NULL }
 };
 
@@ -130,6 +141,27 @@ db_catalog_rows(const char *only_dataset, json_t **out)
 							      json_loads(PQgetvalue(r, i, 0), 0, NULL),
 							      "offers",
 							      json_loads(PQgetvalue(r, i, 1), 0, NULL)));
+	}
+	PQclear(r);
+	return qs;
+}
+
+enum agora_qs
+db_catalog_sample(const char *dataset_id, const char *field, int max_points, json_t **points)
+{
+	PGconn *c = agora_db_conn();
+	if (!c)
+		return AGORA_QS_HARD_ERROR;
+	char n[16];
+	snprintf(n, sizeof n, "%d", max_points);
+	const char *p[] = { dataset_id, field, n };
+	PGresult *r = agora_db_exec(c, "catalog_sample", 3, p);
+	enum agora_qs qs = agora_db_status(r, "catalog_sample");
+	if (qs >= 0) {
+		*points = json_array();
+		for (int i = 0; i < PQntuples(r); i++)
+			json_array_append_new(*points, json_pack("[s, f]", PQgetvalue(r, i, 0),
+								 strtod(PQgetvalue(r, i, 1), NULL)));
 	}
 	PQclear(r);
 	return qs;

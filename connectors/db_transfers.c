@@ -37,6 +37,28 @@ const struct agora_stmt db_transfer_stmts[] = {
 	  " reported_at = r.reported_at, delete_due_at = r.delete_due_at, deleted_at = r.deleted_at,"
 	  " attempts = r.attempts, code = r.code, reason = r.reason, updated_at = now()"
 	  " FROM jsonb_populate_record(NULL::transfers, $1::jsonb) r WHERE t.id = r.id" },
+	{ "ctr_patch",
+	  "UPDATE transfers t SET "
+	  "counterpart_pid = CASE WHEN $2::jsonb ? 'counterpart_pid' THEN r.counterpart_pid ELSE "
+	  "t.counterpart_pid END, state = CASE WHEN $2::jsonb ? 'state' THEN r.state ELSE t.state "
+	  "END, endpoint = CASE WHEN $2::jsonb ? 'endpoint' THEN r.endpoint ELSE t.endpoint END, "
+	  "token = CASE WHEN $2::jsonb ? 'token' THEN r.token ELSE t.token END, token_expires_at = "
+	  "CASE WHEN $2::jsonb ? 'token_expires_at' THEN r.token_expires_at ELSE t.token_expires_at "
+	  "END, sender_constrained = CASE WHEN $2::jsonb ? 'sender_constrained' THEN "
+	  "r.sender_constrained ELSE t.sender_constrained END, bytes = CASE WHEN $2::jsonb ? 'bytes' "
+	  "THEN r.bytes ELSE t.bytes END, sha256 = CASE WHEN $2::jsonb ? 'sha256' THEN r.sha256 ELSE "
+	  "t.sha256 END, expected_sha256 = CASE WHEN $2::jsonb ? 'expected_sha256' THEN "
+	  "r.expected_sha256 ELSE t.expected_sha256 END, verified = CASE WHEN $2::jsonb ? 'verified' "
+	  "THEN r.verified ELSE t.verified END, received_at = CASE WHEN $2::jsonb ? 'received_at' "
+	  "THEN r.received_at ELSE t.received_at END, reported_at = CASE WHEN $2::jsonb ? "
+	  "'reported_at' THEN r.reported_at ELSE t.reported_at END, delete_due_at = CASE WHEN "
+	  "$2::jsonb ? 'delete_due_at' THEN r.delete_due_at ELSE t.delete_due_at END, deleted_at = "
+	  "CASE WHEN $2::jsonb ? 'deleted_at' THEN r.deleted_at ELSE t.deleted_at END, attempts = "
+	  "CASE WHEN $2::jsonb ? 'attempts' THEN r.attempts ELSE t.attempts END, code = CASE WHEN "
+	  "$2::jsonb ? 'code' THEN r.code ELSE t.code END, reason = CASE WHEN $2::jsonb ? 'reason' "
+	  "THEN r.reason ELSE t.reason END "
+	  ", updated_at = now() FROM jsonb_populate_record(NULL::transfers, $2::jsonb) r"
+	  " WHERE t.id = $1" },
 	{ "ctr_progress", "UPDATE transfers SET bytes = $2::bigint WHERE id = $1" },
 	{ "ctr_delete_due",
 	  "UPDATE transfers SET delete_due_at = coalesce(received_at, now()) + $2::interval"
@@ -233,4 +255,16 @@ enum agora_qs
 db_ctr_pending(json_t **out)
 {
 	return one_json(NULL, "ctr_pending", 0, NULL, out);
+}
+
+enum agora_qs
+db_ctr_patch(PGconn *c, const char *id, const json_t *fields)
+{
+	char *text = json_dumps(fields, JSON_COMPACT);
+	if (!text)
+		return AGORA_QS_HARD_ERROR;
+	const char *p[] = { id, text };
+	enum agora_qs qs = command(c, "ctr_patch", 2, p);
+	free(text);
+	return qs;
 }

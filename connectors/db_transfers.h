@@ -25,6 +25,10 @@ enum agora_qs db_ctr_insert(PGconn *c, const json_t *row);
  * received_at, reported_at, delete_due_at, deleted_at, attempts, code,
  * reason. */
 enum agora_qs db_ctr_update(PGconn *c, const json_t *row);
+/* Set only the members of fields (same names and columns as
+ * db_ctr_update; null sets NULL): for writers that hold no row lock, so
+ * that they never write back a stale state. */
+enum agora_qs db_ctr_patch(PGconn *c, const char *id, const json_t *fields);
 /* Progress of a running transfer (no transaction needed). */
 enum agora_qs db_ctr_progress(const char *id, long long bytes);
 /* The delete duty falls due iso_duration after received_at. */

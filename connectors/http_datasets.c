@@ -75,9 +75,8 @@ check_temporal(struct agora_req *r, const json_t *temporal)
 	return true;
 }
 
-/* The host of an http(s) URL into host (lowercase); false when malformed. */
-static bool
-url_host(const char *url, char *host, size_t len)
+bool
+connector_url_host(const char *url, char *host, size_t len)
 {
 	const char *p = !strncmp(url, "https://", 8) ? url + 8 : !strncmp(url, "http://", 7) ? url + 7 : NULL;
 	if (!p)
@@ -89,6 +88,15 @@ url_host(const char *url, char *host, size_t len)
 		host[i] = (char)((p[i] >= 'A' && p[i] <= 'Z') ? p[i] + 32 : p[i]);
 	host[n] = '\0';
 	return true;
+}
+
+bool
+connector_host_allowed(const struct connector *c, const char *host)
+{
+	for (char **h = c->http_allow; h && *h; h++)
+		if (!strcmp(*h, host))
+			return true;
+	return false;
 }
 
 static bool
@@ -112,14 +120,13 @@ check_source(struct agora_req *r, const json_t *source)
 		if (!agora_req_fields(r, source, f, ARRAY_LEN(f), true, "source."))
 			return false;
 		char host[256];
-		if (!url_host(json_string_value(url), host, sizeof host)) {
+		if (!connector_url_host(json_string_value(url), host, sizeof host)) {
 			agora_reply_error(r, AGORA_E_INVALID_REQUEST,
 					  "field 'source.url' must be an http:// or https:// URL without credentials");
 			return false;
 		}
-		for (char **h = c->http_allow; h && *h; h++)
-			if (!strcmp(*h, host))
-				return true;
+		if (connector_host_allowed(c, host))
+			return true;
 		agora_reply_error(r, AGORA_E_INVALID_REQUEST,
 				  "host '%s' of 'source.url' is not on this connector's allow-list (--http-allow)",
 				  host);

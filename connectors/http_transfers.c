@@ -75,7 +75,7 @@ conn_transfer_list(struct agora_req *r)
 	if (!list)
 		list = json_array();
 	json_t *next = agora_page_next(list, limit, "id");
-	return agora_reply_json(r, 200, json_pack("{s:o, s:o}", "transfers", list, "next", next));
+	return agora_reply_json(r, 200, json_pack("{s:o, s:o}", "results", list, "next", next));
 }
 
 enum MHD_Result

@@ -11,6 +11,7 @@
 #include "db_transfers.h"
 #include "transfer.h"
 #include "util.h"
+#include "webui.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -39,6 +40,8 @@ static struct agora_opt opts[] = {
 	{ "max-connections", "AGORA_MAX_CONNECTIONS", "N", "1024", "concurrent connection limit", NULL },
 	{ "timeout", "AGORA_TIMEOUT", "SECONDS", "30", "idle connection timeout", NULL },
 	{ "log-level", "AGORA_LOG_LEVEL", "LEVEL", "info", "debug, info, warn or error", NULL },
+	{ "web-root", "AGORA_WEB_ROOT", "DIR", NULL,
+	  "directory of the web UI (default: web/ of the source tree, else the installed share/agora/web)", NULL },
 	{ "print-jwk", NULL, NULL, NULL, "print the public JWK of --key (creating the key if missing) and exit", NULL },
 };
 #define OPT(n) agora_config_get(opts, ARRAY_LEN(opts), n)
@@ -173,6 +176,10 @@ main(int argc, char **argv)
 
 	agora_stop_signals_block();
 
+	/* The UI is optional: without it the API is served all the same. */
+	char *web_root = OPT("web-root") ? xstrdup(OPT("web-root")) : agora_webui_default_root();
+	agora_webui_init(web_root, "connector");
+	free(web_root);
 	c.svc.server = agora_server_start(&cfg);
 	if (!c.svc.server)
 		return 1;
@@ -191,6 +198,7 @@ main(int argc, char **argv)
 	agora_log(AGORA_LOG_INFO, "stopping", json_pack("{s:i}", "signal", sig));
 	agora_server_stop(c.svc.server);
 	dataplane_stop();
+	agora_webui_cleanup();
 	agora_outbox_stop(c.outbox);
 	connector_push_stop(&c);
 	agora_httpc_global_cleanup();

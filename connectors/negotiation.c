@@ -193,7 +193,15 @@ char *
 negotiation_offer_narrows(const json_t *contract, const json_t *requested)
 {
 	struct agora_policy_problems *pb = agora_policy_problems_new();
-	struct agora_policy *a = agora_policy_parse(contract, NULL, NULL);
+	/* The requested offer names the dataset as its target, the stored
+	 * contract policy names none: compare them about the same asset, or a
+	 * prohibition of the one is never "kept" by the other. */
+	json_t *c = json_deep_copy(contract);
+	const json_t *target = json_object_get(requested, "target");
+	if (json_is_object(c) && target && !json_object_get(c, "target"))
+		json_object_set(c, "target", (json_t *)target);
+	struct agora_policy *a = agora_policy_parse(c, NULL, NULL);
+	json_decref(c);
 	struct agora_policy *b = agora_policy_parse(requested, NULL, pb);
 	char *why = NULL;
 	if (!a)

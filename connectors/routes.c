@@ -3,6 +3,7 @@
 #include "connector.h"
 #include "transfer.h"
 #include "util.h"
+#include "webui.h"
 
 #define ADMIN AGORA_AUTH_APIKEY, AGORA_ROLE_ADMIN
 #define PUBLISH AGORA_AUTH_APIKEY, AGORA_ROLE_ADMIN | AGORA_ROLE_PUBLISHER
@@ -99,7 +100,12 @@ const struct agora_route connector_routes[] = {
 	R("POST", "/dsp/callback/transfers/{pid}/suspension", conn_dsp_cb_tr_suspension, DSP),
 	R("POST", "/dsp/callback/transfers/{pid}/termination", conn_dsp_cb_tr_termination, DSP),
 	R("GET", "/data/{transfer}", conn_data_get, PUBLIC),
+	R("POST", "/api/v1/usage/notify", conn_usage_notify, AGORA_AUTH_PARTICIPANT, 0),
 	STREAM("PUT", "/push/{id}", conn_push_put, PUBLIC),
+
+	/* The web UI's static files (lib/webui.h, docs/WEB-UI.md). */
+	R("GET", "/", agora_webui_index, PUBLIC),
+	R("GET", "/ui/{path*}", agora_webui_file, PUBLIC),
 };
 
 const size_t connector_nroutes = ARRAY_LEN(connector_routes);

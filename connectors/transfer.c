@@ -207,6 +207,15 @@ request_tx(PGconn *db, void *arg)
 		qs = AGORA_QS_NONE;
 		goto out;
 	}
+	const json_t *q = json_object_get(x->body, "agora:query");
+	char qd[512];
+	enum agora_error qe = dataplane_check_query(ds, json_object_get(ag, "agreement"),
+						    json_is_object(q) ? q : NULL, qd, sizeof qd);
+	if (qe != AGORA_E__COUNT) {
+		answer_error(x->out, 400, "", m->consumer_pid, agora_error_info(qe)->symbol, "%s", qd);
+		qs = AGORA_QS_NONE;
+		goto out;
+	}
 	char id[46];
 	agora_urn_uuid(id);
 	json_decref(t);

@@ -61,6 +61,11 @@ void connector_outbox_result(void *ctx, PGconn *db, const char *kind, const char
 /* Start / stop the transfer worker (pulls, pushes, receipts, deletions). */
 void dataplane_start(struct connector *c);
 void dataplane_stop(void);
+/* Can data of dataset ds (its API document) move under agreement with
+ * the consumer's query (may be NULL)?  AGORA_E__COUNT, or INVALID_QUERY /
+ * QUERY_NOT_PERMITTED / USAGE_DENIED with detail. */
+enum agora_error dataplane_check_query(const json_t *ds, const json_t *agreement,
+				       const json_t *query, char *detail, size_t dlen);
 /* Look at transfer id now (it has something to do). */
 void dataplane_wake(const char *id);
 /* Cut the running data streams of transfer id (suspended, terminated). */
@@ -87,5 +92,6 @@ enum MHD_Result conn_dsp_cb_tr_suspension(struct agora_req *r);
 enum MHD_Result conn_dsp_cb_tr_termination(struct agora_req *r);
 enum MHD_Result conn_data_get(struct agora_req *r);
 enum MHD_Result conn_push_put(struct agora_req *r);
+enum MHD_Result conn_usage_notify(struct agora_req *r);
 
 #endif

@@ -75,10 +75,15 @@ queue(struct agora_req *ar, unsigned status, struct MHD_Response *resp, const ch
 	struct request *rq = (struct request *)ar;
 	MHD_add_response_header(resp, "Content-Type", ctype);
 	MHD_add_response_header(resp, "X-Request-Id", ar->request_id);
-	MHD_add_response_header(resp, "Cache-Control", "no-store");
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-	for (size_t i = 0; i + 1 < rq->nextra; i += 2)
+	bool cache_set = false;
+	for (size_t i = 0; i + 1 < rq->nextra; i += 2) {
 		MHD_add_response_header(resp, rq->extra_headers[i], rq->extra_headers[i + 1]);
+		cache_set |= strcasecmp(rq->extra_headers[i], "Cache-Control") == 0;
+	}
+	/* API answers are never cached; static files say otherwise. */
+	if (!cache_set)
+		MHD_add_response_header(resp, "Cache-Control", "no-store");
 	rq->status = status;
 	rq->phase = PHASE_DONE;
 	enum MHD_Result ret = MHD_queue_response(ar->conn, status, resp);
@@ -224,11 +229,20 @@ agora_reply_fd(struct agora_req *ar, const char *content_type, int fd, uint64_t 
 }
 
 enum MHD_Result
+agora_reply_response(struct agora_req *ar, unsigned status, const char *content_type,
+		     struct MHD_Response *resp)
+{
+	return queue(ar, status, resp, content_type);
+}
+
+enum MHD_Result
 agora_reply_stream(struct agora_req *ar, unsigned status, const char *content_type, uint64_t size,
 		   size_t block, MHD_ContentReaderCallback reader, void *ctx,
-		   MHD_ContentReaderFreeCallback free_cb)
+		   MHD_ContentReaderFreeCallback free_cb, struct MHD_Response **out)
 {
 	struct MHD_Response *resp = MHD_create_response_from_callback(size, block, reader, ctx, free_cb);
+	if (out)
+		*out = resp;
 	if (!resp) {
 		if (free_cb)
 			free_cb(ctx);
@@ -331,7 +345,9 @@ agora_role_name(unsigned role)
 
 /* ---- routing ---------------------------------------------------------- */
 
-/* Match path against pattern; on success fill the request's params. */
+/* Match path against pattern; on success fill the request's params.  A
+ * last pattern segment "{name*}" takes the rest of the path (one or more
+ * segments, without the leading slash). */
 static bool
 match(const char *pattern, const char *path, struct agora_req *r)
 {
@@ -345,6 +361,15 @@ match(const char *pattern, const char *path, struct agora_req *r)
 		const char *pe = strchr(p, '/'), *ue = strchr(u, '/');
 		size_t pl = pe ? (size_t)(pe - p) : strlen(p);
 		size_t ul = ue ? (size_t)(ue - u) : strlen(u);
+		if (!pe && pl > 3 && p[0] == '{' && p[pl - 2] == '*' && p[pl - 1] == '}') {
+			if (*u == '\0' || np >= AGORA_MAX_PARAMS)
+				return false;
+			if (r) {
+				r->param_names[np] = xstrndup(p + 1, pl - 3);
+				r->param_values[np] = xstrdup(u);
+			}
+			return true;
+		}
 		if (pl > 2 && p[0] == '{' && p[pl - 1] == '}') {
 			if (ul == 0 || np >= AGORA_MAX_PARAMS)
 				return false;
@@ -872,7 +897,7 @@ openapi_operation(const struct agora_route *rt)
 	json_t *op = json_object();
 	json_t *params = json_array();
 	for (const char *p = strchr(rt->pattern, '{'); p; p = strchr(p + 1, '{')) {
-		size_t n = strcspn(p + 1, "}");
+		size_t n = strcspn(p + 1, "*}");
 		char *name = xstrndup(p + 1, n);
 		json_array_append_new(params, json_pack("{s:s, s:s, s:b, s:{s:s}}", "name", name, "in",
 							"path", "required", 1, "schema", "type",
@@ -898,6 +923,8 @@ openapi_operation(const struct agora_route *rt)
 	}
 	if (rt->body_limit == AGORA_BODY_STREAM)
 		json_object_set_new(op, "x-agora-streamed-body", json_true());
+	if (strstr(rt->pattern, "*}"))
+		json_object_set_new(op, "x-agora-rest-of-path", json_true());
 	json_object_set_new(op, "responses",
 			    json_pack("{s:{s:s}, s:{s:s}}", "2XX", "description", "success", "default",
 				      "$ref", "#/components/responses/Error"));
@@ -910,11 +937,18 @@ agora_server_openapi(const struct agora_server *s, const char *title)
 	json_t *paths = json_object();
 	for (size_t i = 0; i < s->cfg.nroutes; i++) {
 		const struct agora_route *rt = &s->cfg.routes[i];
-		json_t *item = json_object_get(paths, rt->pattern);
+		/* OpenAPI has no rest-of-path parameter: "{path*}" is shown as
+		 * "{path}" and the operation says it takes the rest. */
+		char *key = xstrdup(rt->pattern);
+		char *star = strstr(key, "*}");
+		if (star)
+			memmove(star, star + 1, strlen(star));
+		json_t *item = json_object_get(paths, key);
 		if (!item) {
 			item = json_object();
-			json_object_set_new(paths, rt->pattern, item);
+			json_object_set_new(paths, key, item);
 		}
+		free(key);
 		char method[16];
 		size_t k;
 		for (k = 0; rt->method[k] && k + 1 < sizeof method; k++)

@@ -45,7 +45,8 @@ typedef enum MHD_Result (*agora_handler)(struct agora_req *r);
 
 struct agora_route {
 	const char *method;	/* "GET", "POST", … (GET routes answer HEAD too) */
-	const char *pattern;	/* "/api/v1/participants/{id}" */
+	const char *pattern;	/* "/api/v1/participants/{id}"; a last segment
+				 * "{name*}" takes the rest of the path */
 	agora_handler handler;
 	unsigned auth;		/* enum agora_auth bits */
 	unsigned roles;		/* enum agora_role bits, for AGORA_AUTH_APIKEY */
@@ -171,10 +172,17 @@ int agora_http_parse_range(const char *h, uint64_t size, uint64_t *from, uint64_
  * contract: return bytes written, MHD_CONTENT_READER_END_OF_STREAM or
  * MHD_CONTENT_READER_END_WITH_ERROR) with size bytes, or
  * MHD_SIZE_UNKNOWN for a chunked body; free_cb(ctx) runs when the response
- * is destroyed.  block is the buffer size handed to the reader. */
+ * is destroyed.  block is the buffer size handed to the reader.  *resp (may
+ * be NULL) receives the response, valid until free_cb runs: the reader
+ * may add trailers (MHD_add_response_footer) before it ends a chunked body. */
 enum MHD_Result agora_reply_stream(struct agora_req *r, unsigned status, const char *content_type,
 				   uint64_t size, size_t block, MHD_ContentReaderCallback reader,
-				   void *ctx, MHD_ContentReaderFreeCallback free_cb);
+				   void *ctx, MHD_ContentReaderFreeCallback free_cb,
+				   struct MHD_Response **resp);
+/* Queue a response built by the caller (e.g. MHD_create_response_from_pipe)
+ * with the usual headers; the response is consumed. */
+enum MHD_Result agora_reply_response(struct agora_req *r, unsigned status, const char *content_type,
+				     struct MHD_Response *resp);
 /* An error whose body carries extra members (e.g. "problems"): extra is
  * stolen and merged into {"code","error","detail"}. */
 enum MHD_Result agora_reply_error_with(struct agora_req *r, enum agora_error e, json_t *extra,

@@ -13,15 +13,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifndef AGORA_VERSION
+#define AGORA_VERSION "dev"
+#endif
+
 enum { EX_OK = 0, EX_NO = 1, EX_INPUT = 2 };
 
-static void usage(void)
+static void usage_to(FILE *f)
 {
 	fputs("usage: agora-policy [--config CFG.json] validate POLICY.json\n"
 	      "       agora-policy [--config CFG.json] eval POLICY.json REQUEST.json\n"
 	      "       agora-policy [--config CFG.json] describe POLICY.json\n"
-	      "       agora-policy [--config CFG.json] narrows A.json B.json\n",
-	      stderr);
+	      "       agora-policy [--config CFG.json] narrows A.json B.json\n"
+	      "       agora-policy --help | --version\n",
+	      f);
+}
+
+static void usage(void)
+{
+	usage_to(stderr);
 }
 
 /* Returns a new reference or NULL (message on stderr). */
@@ -77,6 +87,14 @@ static struct agora_policy *load_policy(const char *path, const struct agora_pol
 
 int main(int argc, char **argv)
 {
+	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		usage_to(stdout);
+		return EX_OK;
+	}
+	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+		printf("agora-policy %s\n", AGORA_VERSION);
+		return EX_OK;
+	}
 	struct agora_policy_config *cfg = agora_policy_config_new();
 	int rc = EX_INPUT;
 	int i = 1;

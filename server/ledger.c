@@ -55,6 +55,7 @@ ledger_frontier_root(const uint8_t (*frontier)[32], size_t k, uint8_t out[32])
 static const char *const kinds[] = {
 	LEDGER_KIND_PARTICIPANT_REGISTERED, LEDGER_KIND_AGREEMENT, LEDGER_KIND_REVOKED,
 	LEDGER_KIND_TRANSFER_STARTED, LEDGER_KIND_TRANSFER_COMPLETED, LEDGER_KIND_DELETED,
+	LEDGER_KIND_INFORMED,
 };
 
 static bool

@@ -29,6 +29,7 @@
 #define LEDGER_KIND_TRANSFER_STARTED "transfer_started"
 #define LEDGER_KIND_TRANSFER_COMPLETED "transfer_completed"
 #define LEDGER_KIND_DELETED "deleted"
+#define LEDGER_KIND_INFORMED "informed"
 
 /* Largest entry, in canonical bytes. */
 #define LEDGER_MAX_ENTRY (64 * 1024)

@@ -6,6 +6,7 @@
 #include "db_ledger.h"
 #include "db_negotiations.h"
 #include "db_transfers.h"
+#include "transfer.h"
 #include "db_participants.h"
 #include "httpc.h"
 #include "jose.h"
@@ -15,6 +16,7 @@
 #include "log.h"
 #include "search_cache.h"
 #include "util.h"
+#include "webui.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,10 +42,14 @@ static struct agora_opt opts[] = {
 	{ "max-connections", "AGORA_MAX_CONNECTIONS", "N", "1024", "concurrent connection limit", NULL },
 	{ "timeout", "AGORA_TIMEOUT", "SECONDS", "30", "idle connection timeout", NULL },
 	{ "log-level", "AGORA_LOG_LEVEL", "LEVEL", "info", "debug, info, warn or error", NULL },
+	{ "web-root", "AGORA_WEB_ROOT", "DIR", NULL,
+	  "directory of the web UI (default: web/ of the source tree, else the installed share/agora/web)", NULL },
 	{ "crawl-interval", "AGORA_CRAWL_INTERVAL", "SECONDS", "300",
 	  "seconds between catalog crawls of the participants' connectors (0: never)", NULL },
 	{ "outbox-workers", "AGORA_OUTBOX_WORKERS", "N", "8",
 	  "threads delivering DSP messages from the outbox", NULL },
+	{ "token-lifetime", "AGORA_TOKEN_LIFETIME", "SECONDS", "300",
+	  "lifetime of the access tokens issued for transfers (refreshable while STARTED)", NULL },
 	{ "search-cache-ttl", "AGORA_SEARCH_CACHE_TTL", "SECONDS", "10",
 	  "reuse a catalog search answer while the catalog is unchanged, at most this long (0: off)", NULL },
 };
@@ -67,7 +73,12 @@ main(int argc, char **argv)
 		fprintf(stderr, "agora-broker: --log-level takes debug, info, warn or error\n");
 		return 2;
 	}
-	long threads, maxconn, timeout, crawl, cache_ttl, obw;
+	long threads, maxconn, timeout, crawl, cache_ttl, obw, tokl;
+	if (!agora_parse_long(OPT("token-lifetime"), 1, 3600, &tokl)) {
+		fprintf(stderr, "agora-broker: --token-lifetime takes 1..3600 seconds\n");
+		return 2;
+	}
+	broker_transfer_token_lifetime((unsigned)tokl);
 	if (!agora_parse_long(OPT("crawl-interval"), 0, 86400 * 7, &crawl) ||
 	    !agora_parse_long(OPT("search-cache-ttl"), 0, 3600, &cache_ttl) ||
 	    !agora_parse_long(OPT("outbox-workers"), 1, 64, &obw)) {
@@ -145,6 +156,10 @@ main(int argc, char **argv)
 	/* The ledger's sequencer signs tree heads with the broker key. */
 	if (!ledger_start(b.svc.key, b.svc.kid, OPT("db")))
 		return 1;
+	/* The UI is optional: without it the API is served all the same. */
+	char *web_root = OPT("web-root") ? xstrdup(OPT("web-root")) : agora_webui_default_root();
+	agora_webui_init(web_root, "broker");
+	free(web_root);
 	b.svc.server = agora_server_start(&cfg);
 	if (!b.svc.server)
 		return 1;
@@ -162,6 +177,7 @@ main(int argc, char **argv)
 	agora_log(AGORA_LOG_INFO, "stopping", json_pack("{s:i}", "signal", sig));
 	broker_crawler_stop();
 	agora_server_stop(b.svc.server);
+	agora_webui_cleanup();
 	broker_neg_outbox_stop();
 	ledger_stop();
 	agora_httpc_global_cleanup();

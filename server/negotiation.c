@@ -211,6 +211,40 @@ compile(const json_t *offer, struct agora_policy_problems *prob)
 	return pol;
 }
 
+/* Operands only a use can give (the transfer scope of docs/TRANSFER.md):
+ * at contract time they are unknown, and the broker checks them on every
+ * transfer instead. */
+static bool
+use_time_operand(const char *condition)
+{
+	static const char *const ops[] = { "purpose", "count", "fileFormat", "deliveryChannel",
+					   "event", "meteredTime", "delayPeriod", "payAmount" };
+	size_t n = condition ? strcspn(condition, " ") : 0;
+	for (size_t i = 0; i < ARRAY_LEN(ops); i++)
+		if (n == strlen(ops[i]) && !strncmp(condition, ops[i], n))
+			return true;
+	return false;
+}
+
+/* A deny whose only failures are use-time values the request could not
+ * give: the contract itself is acceptable. */
+static bool
+only_use_time_unknowns(const json_t *decision)
+{
+	size_t i, missing = 0;
+	json_t *r;
+	json_array_foreach(json_object_get(decision, "reasons"), i, r) {
+		const char *code = json_string_value(json_object_get(r, "code"));
+		if (str_eq(code, "satisfied") || str_eq(code, "granted"))
+			continue;
+		if (!str_eq(code, "missing_value") ||
+		    !use_time_operand(json_string_value(json_object_get(r, "condition"))))
+			return false;
+		missing++;
+	}
+	return missing > 0;
+}
+
 /* Does the contract policy permit "use" by consumer (its registered
  * attributes) now?  Failing constraints' messages go to k->reasons. */
 static bool
@@ -247,6 +281,10 @@ permits_now(const struct agora_policy *pol, const char *consumer, const json_t *
 	json_t *d = agora_policy_decision_to_json(&dec);
 	size_t i;
 	json_t *r;
+	if (only_use_time_unknowns(d)) {
+		json_decref(d);
+		return true;
+	}
 	json_array_foreach(json_object_get(d, "reasons"), i, r) {
 		const char *code = json_string_value(json_object_get(r, "code"));
 		const char *msg = json_string_value(json_object_get(r, "message"));

@@ -3,6 +3,7 @@
 #include "broker.h"
 #include "transfer.h"
 #include "util.h"
+#include "webui.h"
 
 #define ADMIN AGORA_AUTH_APIKEY, AGORA_ROLE_ADMIN
 #define ANY_KEY AGORA_AUTH_APIKEY, AGORA_ROLES_ANY
@@ -94,6 +95,10 @@ const struct agora_route broker_routes[] = {
 	/* An admin key, or the agreement's provider (its connector's outbox). */
 	R("POST", "/api/v1/agreements/{id}/revoke", broker_agreement_revoke,
 	  AGORA_AUTH_APIKEY | AGORA_AUTH_PARTICIPANT, AGORA_ROLE_ADMIN),
+
+	/* The web UI's static files (lib/webui.h, docs/WEB-UI.md). */
+	R("GET", "/", agora_webui_index, PUBLIC),
+	R("GET", "/ui/{path*}", agora_webui_file, PUBLIC),
 };
 
 const size_t broker_nroutes = ARRAY_LEN(broker_routes);

@@ -27,6 +27,14 @@
 #define RECHECK_SECONDS 30
 #define KIND(k) (1u << (k))
 
+static unsigned token_lifetime = 300;
+
+void
+broker_transfer_token_lifetime(unsigned seconds)
+{
+	token_lifetime = seconds;
+}
+
 static const char *
 sget(const json_t *o, const char *k)
 {
@@ -287,11 +295,19 @@ participant_jkt(const json_t *participant, char out[44])
 	return json_array_size(keys) > 0 && agora_jwk_thumbprint(json_array_get(keys, 0), out);
 }
 
-/* Does the agreement ask for sender-constrained tokens? */
+/* Does the agreement ask for sender-constrained tokens ("agora:
+ * senderConstrained": true on the policy or on a permission)? */
 static bool
 sender_constrained(const json_t *agreement)
 {
-	return json_is_true(json_object_get(agreement, "agora:senderConstrained"));
+	if (json_is_true(json_object_get(agreement, "agora:senderConstrained")))
+		return true;
+	size_t i;
+	json_t *p;
+	json_array_foreach(json_object_get(agreement, "permission"), i, p)
+		if (json_is_true(json_object_get(p, "agora:senderConstrained")))
+			return true;
+	return false;
 }
 
 /* A broker-signed at+jwt for transfer row t (DESIGN.md §6); *exp set.
@@ -302,7 +318,7 @@ mint_token(const struct broker *b, const json_t *t, const json_t *agreement, lon
 	long long now = (long long)agora_now();
 	char jti[46];
 	agora_urn_uuid(jti);
-	*exp = now + TRANSFER_TOKEN_LIFETIME;
+	*exp = now + (long long)token_lifetime;
 	json_t *claims = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:s, s:s}", "iss",
 				   b->svc.public_url, "sub", sget(t, "consumer_id"), "aud",
 				   sget(t, "provider_id"), "client_id", sget(t, "consumer_id"), "iat",
@@ -347,6 +363,13 @@ pull_address(const struct broker *b, const json_t *t, const char *endpoint, cons
 	free(sfx);
 	free(refresh);
 	return a;
+}
+
+static bool
+is_hex64(const char *s)
+{
+	size_t n = strspn(s, "0123456789abcdef");
+	return n == 64 && s[n] == 0;
 }
 
 /* ---- the consumer's request ------------------------------------------------------ */
@@ -672,7 +695,13 @@ on_provider_completion(PGconn *c, struct msg_ctx *x, json_t *t)
 	const char *sha = sget(x->msg, "agora:sha256");
 	json_t *fwd = agora_dspt_completion_new(sget(t, "id"), sget(t, "consumer_pid"));
 	enum agora_qs qs = AGORA_QS_ONE;
-	if (json_is_integer(bytes) && json_integer_value(bytes) >= 0 && sha && strlen(sha) == 64) {
+	const json_t *prev = json_object_get(t, "provider_report");
+	if (json_is_object(prev)) {
+		/* Reported already (POST /api/v1/usage/report): pass it on. */
+		json_object_set(fwd, "agora:bytes", json_object_get(prev, "bytes"));
+		json_object_set(fwd, "agora:sha256", json_object_get(prev, "sha256"));
+		json_object_set(fwd, "agora:ledgerIndex", json_object_get(prev, "index"));
+	} else if (json_is_integer(bytes) && json_integer_value(bytes) >= 0 && sha && is_hex64(sha)) {
 		json_t *entry = json_pack("{s:s, s:s, s:s, s:O, s:s}", "transferId", sget(t, "id"),
 					  "agreementId", sget(t, "agreement_id"), "reportedBy",
 					  "provider", "bytes", bytes, "sha256", sha);
@@ -1105,13 +1134,6 @@ delete_after(const json_t *agreement)
 	return NULL;
 }
 
-static bool
-is_hex64(const char *s)
-{
-	size_t n = strspn(s, "0123456789abcdef");
-	return n == 64 && s[n] == 0;
-}
-
 struct report_ctx {
 	const char *participant;
 	const char *transfer;
@@ -1122,7 +1144,50 @@ struct report_ctx {
 	char detail[256];
 	long long index;
 	int matches;		/* -1: the other side has not reported yet */
+	bool notified;		/* a notification for the provider was queued */
 };
+
+/* The consumer fulfils an inform duty: the ledger records it and the
+ * provider is told (outbox) what the consumer received.  Once per
+ * transfer: the entry's index is kept in the consumer's report. */
+static enum agora_qs
+inform_provider(PGconn *c, struct report_ctx *x, json_t *t)
+{
+	json_t *rep = json_object_get(t, "consumer_report");
+	if (!json_is_object(rep)) {
+		x->err = AGORA_E_TRANSFER_STATE;
+		snprintf(x->detail, sizeof x->detail, "report what was received before informing");
+		return AGORA_QS_NONE;
+	}
+	const json_t *prev = json_object_get(rep, "informed_index");
+	if (json_is_integer(prev)) {
+		x->index = json_integer_value(prev);
+		return AGORA_QS_NONE;
+	}
+	json_t *entry = json_pack("{s:s, s:s, s:s, s:s, s:O, s:O}", "transferId", sget(t, "id"),
+				  "agreementId", sget(t, "agreement_id"), "consumer", x->participant,
+				  "provider", sget(t, "provider_id"), "bytes",
+				  json_object_get(rep, "bytes"), "sha256", json_object_get(rep, "sha256"));
+	enum agora_qs qs = ledger_append(c, LEDGER_KIND_INFORMED, entry, &x->index);
+	json_decref(entry);
+	if (qs != AGORA_QS_ONE)
+		return qs;
+	json_object_set_new(rep, "informed_index", json_integer(x->index));
+	if ((qs = db_btr_update(c, t)) != AGORA_QS_ONE)
+		return qs;
+	if (!sget(t, "provider_pid") || !sget(t, "provider_endpoint"))
+		return AGORA_QS_ONE;
+	json_t *note = json_pack("{s:s, s:s, s:s, s:s, s:O, s:O, s:I}", "transfer", sget(t, "provider_pid"),
+				 "agreementId", sget(t, "agreement_id"), "event", "received", "consumer",
+				 x->participant, "bytes", json_object_get(rep, "bytes"), "sha256",
+				 json_object_get(rep, "sha256"), "ledgerIndex", (json_int_t)x->index);
+	char *url = url_join(sget(t, "provider_endpoint"), "/api/v1/usage/notify");
+	qs = agora_outbox_put(c, "transfer notify", url, sget(t, "provider_id"), note, sget(t, "id"));
+	free(url);
+	json_decref(note);
+	x->notified = qs == AGORA_QS_ONE;
+	return qs;
+}
 
 static enum agora_qs
 report_tx(PGconn *c, void *ctx)
@@ -1132,6 +1197,7 @@ report_tx(PGconn *c, void *ctx)
 	struct db_neg n;
 	memset(&n, 0, sizeof n);
 	bool sent = str_eq(x->event, "sent"), received = str_eq(x->event, "received");
+	bool inform = str_eq(x->event, "inform");
 	enum agora_qs qs = sent ? db_btr_get(c, DB_BTR_BY_PROVIDER, x->participant, x->transfer, true, &t)
 				: db_btr_get(c, DB_BTR_BY_ID, x->transfer, NULL, true, &t);
 	if (qs < 0)
@@ -1140,6 +1206,10 @@ report_tx(PGconn *c, void *ctx)
 		x->err = AGORA_E_TRANSFER_NOT_FOUND;
 		snprintf(x->detail, sizeof x->detail, "no transfer '%.200s' of yours", x->transfer);
 		qs = AGORA_QS_NONE;
+		goto out;
+	}
+	if (inform) {
+		qs = inform_provider(c, x, t);
 		goto out;
 	}
 	const char *mine = sent ? "provider_report" : received ? "consumer_report" : "deleted_index";
@@ -1220,15 +1290,18 @@ broker_usage_report(struct agora_req *r)
 	x.event = sget(r->json, "event");
 	x.bytes = json_object_get(r->json, "bytes");
 	x.sha256 = sget(r->json, "sha256");
-	bool deleted = str_eq(x.event, "deleted");
+	bool deleted = str_eq(x.event, "deleted") || str_eq(x.event, "inform");
 	if (!x.transfer || !(deleted || str_eq(x.event, "received") || str_eq(x.event, "sent")))
 		return agora_reply_error(r, AGORA_E_INVALID_REQUEST,
-					 "expected {\"transfer\", \"event\": \"sent\"|\"received\"|\"deleted\"}");
+					 "expected {\"transfer\", \"event\": \"sent\"|\"received\"|\"deleted\"|"
+					 "\"inform\"}");
 	if (!deleted && (!json_is_integer(x.bytes) || json_integer_value(x.bytes) < 0 || !x.sha256 ||
 			 !is_hex64(x.sha256)))
 		return agora_reply_error(r, AGORA_E_INVALID_REQUEST,
 					 "a report needs bytes (integer ≥ 0) and sha256 (64 lowercase hex digits)");
 	enum agora_qs qs = agora_db_tx(report_tx, &x, false);
+	if (qs == AGORA_QS_ONE && x.notified)
+		agora_outbox_wake(broker_outbox());
 	if (x.err != AGORA_E__COUNT)
 		return agora_reply_error(r, x.err, "%s", x.detail);
 	if (qs < 0)
@@ -1261,7 +1334,7 @@ broker_transfer_list(struct agora_req *r)
 	if (qs < 0)
 		return agora_reply_error(r, AGORA_E_UNAVAILABLE, "the database is unavailable");
 	json_t *next = agora_page_next(list, limit, "id");
-	return agora_reply_json(r, 200, json_pack("{s:o, s:o}", "transfers", list, "next", next));
+	return agora_reply_json(r, 200, json_pack("{s:o, s:o}", "results", list, "next", next));
 }
 
 enum MHD_Result
@@ -1314,6 +1387,12 @@ broker_transfer_on_result(const struct broker *b, PGconn *c, const char *kind, c
 			  long status, const json_t *reply, enum agora_outbox_outcome outcome)
 {
 	(void)b;
+	if (!strcmp(kind, "transfer notify")) {
+		if (outcome != AGORA_OUTBOX_DELIVERED)
+			agora_logf(AGORA_LOG_WARN, "transfer", "%s: the provider was not told of the "
+				   "consumer's inform duty (HTTP %ld)", ref, status);
+		return;
+	}
 	bool provider_leg = !strncmp(kind, "transfer " LEG_PROVIDER " ", strlen("transfer provider "));
 	bool is_request = provider_leg && strstr(kind, "TransferRequestMessage");
 	bool is_termination = strstr(kind, "TransferTerminationMessage") != NULL;

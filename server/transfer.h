@@ -19,8 +19,8 @@
 #include "broker.h"
 #include "outbox.h"
 
-/* Default lifetime of an access token, seconds. */
-#define TRANSFER_TOKEN_LIFETIME 300
+/* Lifetime of the access tokens (--token-lifetime; default 300 s). */
+void broker_transfer_token_lifetime(unsigned seconds);
 
 /* DSP endpoints, consumer leg (/dsp/transfers/…) and provider leg
  * (/dsp/callback/transfers/…). */

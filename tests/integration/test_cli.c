@@ -10,7 +10,7 @@
  *    (POST/GET /api/v1/transfers…) does not exist in the connector of this
  *    branch yet, so the command is tested against the agreed shape
  *    (DESIGN.md §12) until it does. */
-#include "nego_fixture.h"
+#include "transfer_fixture.h"
 #include "crypto.h"
 #include "util.h"
 
@@ -151,6 +151,32 @@ first_line(const char *s)
 /* ---- against the real broker and connectors -------------------------------- */
 
 TestSuite(cli, .init = nfx_start, .fini = nfx_stop, .timeout = 180);
+
+/* agora transfer against the real connectors and broker: the whole way to
+ * a verified file, and a refused second use under a count limit. */
+Test(cli, transfer_for_real)
+{
+	char *ag = tfx_agreement("CLI transfer",
+				 "{\"@type\":\"Set\",\"permission\":[{\"action\":\"use\",\"constraint\":"
+				 "[{\"leftOperand\":\"count\",\"operator\":\"lteq\",\"rightOperand\":1}]}]}",
+				 NULL);
+	struct run r = run_at(fx.dir, mobi.url, CONN_ADMIN_KEY, "transfer %s --wait -o %s/got.csv", ag,
+			      fx.dir);
+	ASSERT_EXIT(r, 0);
+	run_free(&r);
+	char *path = xasprintf("%s/got.csv", fx.dir);
+	char *got = harness_file_read(path);
+	cr_assert_not_null(got);
+	cr_expect_str_eq(got, tfx_content);
+	free(got);
+	/* The second use is refused by the count limit: exit 1, the reason. */
+	r = run_at(fx.dir, mobi.url, CONN_ADMIN_KEY, "transfer %s --wait", ag);
+	ASSERT_EXIT(r, 1);
+	cr_expect(strstr(r.err, "count lteq 1"), "the reason names the constraint: %s", r.err);
+	run_free(&r);
+	free(path);
+	free(ag);
+}
 
 
 Test(cli, search_negotiate_and_list_agreements)

@@ -433,3 +433,44 @@ Test(connector, policies_offers_and_dsp_catalog)
 	free(open);
 	free(de);
 }
+
+Test(connector, observations_publish_a_sample)
+{
+	/* The catalog carries the newest values of the first numeric field,
+	 * of the sensor that reported last, oldest first (the UI's preview). */
+	char *id = create(CONN_ADMIN_KEY, OBS);
+	char *path = xasprintf("/api/v1/datasets/%s/observations", id);
+	const char *csv = "timestamp,sensor,no2\n"
+			  "2026-11-25T08:00:00Z,s1,21.5\n"
+			  "2026-11-25T10:00:00Z,s2,12\n"
+			  "2026-11-25T09:00:00Z,s2,10.25\n";
+	struct harness_resp *r = cfx_call_raw(&city, "POST", path, CONN_ADMIN_KEY, "text/csv", csv, strlen(csv));
+	cr_assert_eq(r->status, 200, "%s", r->body);
+	harness_resp_free(r);
+	char *open = make_policy(OPEN_USE);
+	char *ob = xasprintf("{\"datasetSelector\":{\"ids\":[\"%s\"]},\"contractPolicyId\":\"%s\"}", id, open);
+	r = cfx_call(&city, "POST", "/api/v1/offers", CONN_ADMIN_KEY, ob);
+	cr_assert_eq(r->status, 201, "%s", r->body);
+	harness_resp_free(r);
+
+	struct participant fr;
+	fx_participant(&fr, "urn:agora:participant:fr-sampler");
+	char *dp = xasprintf("/dsp/catalog/datasets/%s", id);
+	r = cfx_dsp(&city, &fr, "GET", dp, NULL);
+	cr_assert_eq(r->status, 200, "%s", r->body);
+	cr_assert(harness_dsp_validate(r->body, NULL), "%s", r->body);
+	json_t *sample = json_object_get(r->json, "sample");
+	cr_assert_str_eq(json_string_value(json_object_get(sample, "field")), "no2", "%s", r->body);
+	json_t *pts = json_object_get(sample, "points");
+	cr_assert_eq(json_array_size(pts), 2, "%s", r->body);
+	cr_assert_str_eq(json_string_value(json_array_get(json_array_get(pts, 0), 0)), "2026-11-25T09:00:00Z");
+	cr_assert_eq(json_real_value(json_array_get(json_array_get(pts, 0), 1)), 10.25);
+	cr_assert_eq(json_real_value(json_array_get(json_array_get(pts, 1), 1)), 12);
+	harness_resp_free(r);
+	agora_key_free(fr.key);
+	free(dp);
+	free(ob);
+	free(open);
+	free(path);
+	free(id);
+}
