@@ -144,8 +144,9 @@ stream_remove(struct stream *s)
  * (three lookups, one of them the dataset view, cost more than serving a
  * small file).  These facts live at most as long as the authorisation (the
  * re-authorisation interval) and are dropped at once when the transfer
- * changes state here: dataplane_cancel (suspended, terminated) and
- * dataplane_wake (completed, resumed, sent) both forget them. */
+ * changes state here — dataplane_cancel (suspended, terminated) and
+ * dataplane_wake (completed, resumed, sent) both forget them — or when its
+ * agreement is revoked here (dataplane_agreement_revoked). */
 struct auth_entry {
 	char id[ID_MAX];
 	int64_t until;
@@ -158,15 +159,28 @@ struct auth_entry {
 };
 static struct auth_entry auths[AUTH_SLOTS];
 static pthread_mutex_t auth_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Bumped whenever facts are forgotten: a request that looked them up
+ * before a change keeps them only if nothing was forgotten meanwhile. */
+static unsigned long auth_gen;
 
 static void
 auth_forget(const char *id)
 {
 	pthread_mutex_lock(&auth_lock);
+	auth_gen++;
 	for (int i = 0; i < AUTH_SLOTS; i++)
 		if (!strcmp(auths[i].id, id))
 			auths[i].id[0] = 0;
 	pthread_mutex_unlock(&auth_lock);
+}
+
+static unsigned long
+auth_generation(void)
+{
+	pthread_mutex_lock(&auth_lock);
+	unsigned long g = auth_gen;
+	pthread_mutex_unlock(&auth_lock);
+	return g;
 }
 
 static bool
@@ -231,16 +245,17 @@ auth_file(const char *id, const char *agreement, const char *consumer, char sha2
 	return ok;
 }
 
-/* Remember the facts of a request that has just checked them all. */
+/* Remember the facts of a request that has just checked them all, having
+ * read auth_generation() gen before it looked. */
 static void
-auth_set_file(const char *id, const char *agreement, const char *consumer, const char *sha256,
-	      const char *media_type)
+auth_set_file(unsigned long gen, const char *id, const char *agreement, const char *consumer,
+	      const char *sha256, const char *media_type)
 {
 	if (!sha256 || strlen(sha256) != 64 || strlen(media_type) >= 128 || strlen(agreement) >= ID_MAX ||
 	    strlen(consumer) >= ID_MAX)
 		return;
 	pthread_mutex_lock(&auth_lock);
-	struct auth_entry *a = auth_find(id);
+	struct auth_entry *a = gen == auth_gen ? auth_find(id) : NULL;
 	if (a) {
 		snprintf(a->agreement, sizeof a->agreement, "%s", agreement);
 		snprintf(a->consumer, sizeof a->consumer, "%s", consumer);
@@ -256,8 +271,20 @@ static void
 auth_forget_file(const char *id)
 {
 	pthread_mutex_lock(&auth_lock);
+	auth_gen++;
 	for (int i = 0; i < AUTH_SLOTS; i++)
 		if (!strcmp(auths[i].id, id))
+			auths[i].file = false;
+	pthread_mutex_unlock(&auth_lock);
+}
+
+void
+dataplane_agreement_revoked(const char *agreement_id)
+{
+	pthread_mutex_lock(&auth_lock);
+	auth_gen++;
+	for (int i = 0; i < AUTH_SLOTS; i++)
+		if (!strcmp(auths[i].agreement, agreement_id))
 			auths[i].file = false;
 	pthread_mutex_unlock(&auth_lock);
 }
@@ -1049,6 +1076,7 @@ conn_data_get(struct agora_req *r)
 		ret = serve_file(r, s, sha, mt);
 		goto out;
 	}
+	unsigned long gen = auth_generation();
 	enum agora_qs qs = db_ctr_get(NULL, id, false, &row);
 	if (qs < 0) {
 		ret = agora_reply_error(r, AGORA_E_UNAVAILABLE, "the database is unavailable");
@@ -1086,7 +1114,7 @@ conn_data_get(struct agora_req *r)
 	const char *type = sget(json_object_get(ds, "source"), "type");
 	const char *dmt = sget(ds, "mediaType") ? sget(ds, "mediaType") : "application/octet-stream";
 	if (str_eq(type, "file")) {
-		auth_set_file(id, sget(row, "agreement_id"), sget(row, "consumer"), sget(ds, "sha256"), dmt);
+		auth_set_file(gen, id, sget(row, "agreement_id"), sget(row, "consumer"), sget(ds, "sha256"), dmt);
 		ret = serve_file(r, s, sget(ds, "sha256"), dmt);
 	} else if (str_eq(type, "observations")) {
 		ret = serve_observations(r, s, ds, row, json_object_get(ag, "agreement"));

@@ -8,6 +8,7 @@
 #include "log.h"
 #include "negotiation.h"
 #include "outbox.h"
+#include "transfer.h"
 #include "util.h"
 
 #include <stdlib.h>
@@ -112,6 +113,7 @@ conn_agreement_revoke(struct agora_req *r)
 			ret = agora_reply_error(r, AGORA_E_AGREEMENT_REVOKED, "agreement '%s' is already revoked",
 						agora_req_param(r, "id"));
 		else {
+			dataplane_agreement_revoked(agora_req_param(r, "id"));
 			agora_outbox_wake(c->outbox);
 			json_t *now = lookup(r, NULL);
 			ret = now ? agora_reply_json(r, 200, now) : MHD_YES;
@@ -147,6 +149,7 @@ conn_dsp_cb_agreement_revoked(struct agora_req *r)
 	enum agora_qs qs = agora_db_tx(revoked_tx, (void *)id, false);
 	if (qs < 0)
 		return db_unavailable(r);
+	dataplane_agreement_revoked(id);
 	agora_logf(AGORA_LOG_INFO, "agreements", "%s revoked (told by the broker)", id);
 	json_t *now = lookup(r, NULL);
 	if (!now)

@@ -70,6 +70,9 @@ enum agora_error dataplane_check_query(const json_t *ds, const json_t *agreement
 void dataplane_wake(const char *id);
 /* Cut the running data streams of transfer id (suspended, terminated). */
 void dataplane_cancel(const char *id);
+/* Agreement agreement_id was revoked here: the data endpoint stops using
+ * what it remembers of its transfers and checks the agreement again. */
+void dataplane_agreement_revoked(const char *agreement_id);
 
 /* Handlers. */
 enum MHD_Result conn_transfer_create(struct agora_req *r);

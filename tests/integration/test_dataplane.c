@@ -180,3 +180,35 @@ Test(dataplane, repeated_pulls_then_suspend_resume_terminate)
 	free(token);
 	free(id);
 }
+
+Test(dataplane, revoked_by_the_provider_refused_at_once)
+{
+	char *id = started_pull();
+	wait_state(id, "STARTED");
+	char *url, *token;
+	edr(id, &url, &token);
+	for (int i = 0; i < 3; i++) {
+		struct harness_resp *r = get_data(url, token);
+		cr_assert_eq(r->status, 200, "request %d: %s", i, r->body);
+		harness_resp_free(r);
+	}
+	char *path = xasprintf("/api/v1/transfers/%s", id);
+	struct harness_resp *r = cfx_call(&mobi, "GET", path, CONN_ADMIN_KEY, NULL);
+	cr_assert_eq(r->status, 200, "%s", r->body);
+	char *rev = xasprintf("/api/v1/agreements/%s/revoke", sget(r->json, "agreementId"));
+	harness_resp_free(r);
+	r = cfx_call(&city, "POST", rev, CONN_ADMIN_KEY, "{}");
+	cr_assert_eq(r->status, 200, "%s", r->body);
+	harness_resp_free(r);
+	/* The very next request, before the broker's termination arrives. */
+	r = get_data(url, token);
+	cr_expect((r->status == 409 && str_is(sget(r->json, "error"), "agreement_not_active")) ||
+			  (r->status == 409 && str_is(sget(r->json, "error"), "transfer_state")),
+		  "refused at once: HTTP %ld %s", r->status, r->body);
+	harness_resp_free(r);
+	free(rev);
+	free(path);
+	free(url);
+	free(token);
+	free(id);
+}
