@@ -400,7 +400,8 @@ request of each interval also reads the transfer's row (ours, STARTED, HttpData-
 token's agreement and consumer), the agreement and the dataset; what it found is kept
 with the authorisation, so the next requests of the interval whose token names the same
 agreement and consumer skip the database, until the interval ends or the transfer
-changes state (suspension, termination, completion and resumption drop it at once).
+changes state (suspension, termination, completion and resumption drop it at once) or the
+provider revokes the agreement.
 Then the file goes out zero-copy (\`MHD_create_response_from_fd\`, sendfile) with
 \`Accept-Ranges\` and \`Repr-Digest\`. nginx serves a static file with no check at all.
 
