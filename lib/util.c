@@ -219,8 +219,9 @@ agora_buf_cleanup(struct agora_buf *b)
 	agora_buf_init(b);
 }
 
-void
-agora_buf_append(struct agora_buf *b, const void *p, size_t n)
+/* Room for n more bytes and a NUL, growing geometrically. */
+static void
+buf_reserve(struct agora_buf *b, size_t n)
 {
 	if (b->len + n + 1 > b->cap) {
 		size_t cap = b->cap ? b->cap : 64;
@@ -229,6 +230,12 @@ agora_buf_append(struct agora_buf *b, const void *p, size_t n)
 		b->data = xrealloc(b->data, cap);
 		b->cap = cap;
 	}
+}
+
+void
+agora_buf_append(struct agora_buf *b, const void *p, size_t n)
+{
+	buf_reserve(b, n);
 	if (n)
 		memcpy(b->data + b->len, p, n);
 	b->len += n;
@@ -250,11 +257,9 @@ agora_buf_printf(struct agora_buf *b, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		abort();
-	agora_buf_append(b, "", 0);
-	if (b->len + (size_t)n + 1 > b->cap) {
-		b->cap = b->len + (size_t)n + 64;
-		b->data = xrealloc(b->data, b->cap);
-	}
+	/* Grow geometrically, as agora_buf_append does: growing to just what
+	 * is needed made a long run of printfs quadratic (a copy each time). */
+	buf_reserve(b, (size_t)n);
 	va_start(ap, fmt);
 	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
 	va_end(ap);
