@@ -112,7 +112,6 @@ conn_agreement_revoke(struct agora_req *r)
 			ret = agora_reply_error(r, AGORA_E_AGREEMENT_REVOKED, "agreement '%s' is already revoked",
 						agora_req_param(r, "id"));
 		else {
-			agora_outbox_wake(c->outbox);
 			json_t *now = lookup(r, NULL);
 			ret = now ? agora_reply_json(r, 200, now) : MHD_YES;
 		}
