@@ -113,6 +113,10 @@ const struct agora_stmt agora_outbox_stmts[] = {
 	  " AND NOT EXISTS (SELECT 1 FROM outbox o2 WHERE o2.ref = o.ref AND o2.id < o.id)"
 	  " ORDER BY o.id LIMIT 1 FOR UPDATE OF o SKIP LOCKED" },
 	{ "agora_outbox_has_ref", "SELECT 1 FROM outbox WHERE ref = $1 LIMIT 1" },
+	/* Lock a message again to record a failure (see deliver_one). */
+	{ "agora_outbox_relock",
+	  "SELECT id, set_config('synchronous_commit', 'off', true) FROM outbox"
+	  " WHERE id = $1::bigint FOR UPDATE SKIP LOCKED" },
 	{ "agora_outbox_delete", "DELETE FROM outbox WHERE id = $1::bigint" },
 	{ "agora_outbox_retry",
 	  "UPDATE outbox SET attempts = $2::int, last_error = $4,"
@@ -645,8 +649,7 @@ send_msg(const struct agora_outbox *ob, const struct msg *m, struct agora_httpc_
 }
 
 /* Record the outcome of m and run the callback.  false when a statement
- * or the callback failed (the transaction is then to be rolled back to the
- * savepoint). */
+ * or the callback failed (the transaction is then to be rolled back). */
 static bool
 finish(struct agora_outbox *ob, PGconn *c, const struct msg *m, int outcome,
        const struct agora_httpc_resp *resp, const char *err)
@@ -740,14 +743,25 @@ deliver_one(struct agora_outbox *ob, PGconn *c, enum claim how, const char *arg,
 	struct agora_httpc_resp resp;
 	char err[256] = "";
 	int outcome = send_msg(ob, &m, &resp, err, sizeof err);
-	/* The row lock was taken before the savepoint, so rolling back to it
-	 * keeps the message ours while the failure is recorded. */
-	bool ok = exec_ok(c, "SAVEPOINT agora_outbox_result") && finish(ob, c, &m, outcome, &resp, err);
-	if (!ok) {
+	/* No savepoint: deleting, in a subtransaction, a row its parent
+	 * locked makes PostgreSQL create a MultiXact for it, and every later
+	 * scan over the dead row must resolve that (measured: several % of
+	 * the cluster's CPU under load).  When the result cannot be recorded,
+	 * the whole transaction rolls back and the failure is recorded in a
+	 * new one that claims the message again — unless another worker took
+	 * it meanwhile, which then sends it again (an attempt of its own). */
+	if (!finish(ob, c, &m, outcome, &resp, err)) {
 		agora_log(AGORA_LOG_ERROR, "outbox: result not recorded",
 			  json_pack("{s:s, s:s, s:s?}", "id", m.id, "kind", m.kind, "ref", m.ref));
-		if (exec_ok(c, "ROLLBACK TO SAVEPOINT agora_outbox_result"))
-			record_failure(ob, c, &m);
+		exec_ok(c, "ROLLBACK");
+		if (exec_ok(c, "BEGIN")) {
+			const char *ip[] = { m.id };
+			r = agora_db_exec(c, "agora_outbox_relock", 1, ip);
+			bool mine = agora_db_status(r, "agora_outbox_relock") == AGORA_QS_ONE;
+			PQclear(r);
+			if (mine)
+				record_failure(ob, c, &m);
+		}
 	}
 	if (!exec_ok(c, "COMMIT") && PQstatus(c) == CONNECTION_OK) {
 		/* Unlocked now, but recording the failure keeps a COMMIT that
@@ -817,8 +831,19 @@ worker(void *arg)
 	pthread_mutex_lock(&ob->mu);
 	seen = ob->gen;
 	pthread_mutex_unlock(&ob->mu);
+	PGconn *tuned = NULL;
 	while (j != JOB_STOP) {
 		PGconn *c = agora_db_conn();
+		if (c && c != tuned) {
+			/* The outbox is a queue: few live rows among many dead
+			 * ones (a deleted row stays until no open transaction
+			 * can see it, and workers hold theirs across a send).
+			 * A plan cached while the table looked small would scan
+			 * all of them; every lookup here has an index. */
+			PGresult *sr = PQexec(c, "SET enable_seqscan = off");
+			PQclear(sr);
+			tuned = c;
+		}
 		if (!c) {
 			free(chain);
 			chain = NULL;
