@@ -82,41 +82,27 @@ const struct agora_stmt agora_outbox_stmts[] = {
 	{ "agora_outbox_put_quiet",
 	  "INSERT INTO outbox (kind, url, audience, body, ref)"
 	  " VALUES ($1, $2, $3, $4::jsonb, $5) RETURNING id" },
-	/* The oldest due message whose ref has no older message left: a
-	 * message being sent is locked (skipped by others) but still exists,
-	 * so it holds back the later ones of its ref until it is gone. */
-	/* The claims also let the settling commit skip the WAL flush (see
-	 * deliver_one; set_config(…, true) lasts until the transaction ends). */
-	{ "agora_outbox_claim",
-	  "SELECT o.id, o.kind, o.url, o.audience, o.body::text, o.ref, o.attempts,"
-	  " set_config('synchronous_commit', 'off', true)"
-	  " FROM outbox o WHERE o.next_at <= now()"
-	  " AND NOT EXISTS (SELECT 1 FROM outbox o2 WHERE o2.ref = o.ref AND o2.id < o.id)"
-	  " ORDER BY o.next_at, o.id LIMIT 1 FOR UPDATE OF o SKIP LOCKED" },
-	/* The same for one message, by id: what a worker woken for a commit in
-	 * this process claims.  A primary-key lookup: the general claim above
-	 * walks the due index, through every row deleted since the oldest
-	 * transaction still open began — and under load, workers holding
-	 * their claim across a request are such transactions. */
-	{ "agora_outbox_claim_id",
-	  "SELECT o.id, o.kind, o.url, o.audience, o.body::text, o.ref, o.attempts,"
-	  " set_config('synchronous_commit', 'off', true)"
-	  " FROM outbox o WHERE o.id = $1::bigint AND o.next_at <= now()"
-	  " AND NOT EXISTS (SELECT 1 FROM outbox o2 WHERE o2.ref = o.ref AND o2.id < o.id)"
-	  " FOR UPDATE OF o SKIP LOCKED" },
+	/* A claim locks one due message whose ref has no older message left:
+	 * a message being sent is locked (skipped by others) but still exists,
+	 * so it holds back the later ones of its ref until it is gone.  It also
+	 * lets the settling commit skip the WAL flush (see deliver_one;
+	 * set_config(…, true) lasts until the transaction ends). */
+#define CLAIM(pick)                                                                          \
+	"SELECT o.id, o.kind, o.url, o.audience, o.body::text, o.ref, o.attempts,"           \
+	" set_config('synchronous_commit', 'off', true) FROM outbox o"                       \
+	" WHERE o.next_at <= now() AND NOT EXISTS (SELECT 1 FROM outbox o2"                  \
+	" WHERE o2.ref = o.ref AND o2.id < o.id) " pick " FOR UPDATE OF o SKIP LOCKED"
+	{ "agora_outbox_claim", CLAIM("ORDER BY o.next_at, o.id LIMIT 1") },
+	/* One message, by id: what a worker woken for a commit in this process
+	 * claims.  A primary-key lookup: the general claim above walks the due
+	 * index through every row deleted since the oldest transaction still
+	 * open began — and under load, workers holding their claim across a
+	 * request are such transactions. */
+	{ "agora_outbox_claim_id", CLAIM("AND o.id = $1::bigint") },
 	/* The oldest message of one ref: after a message of that ref is
 	 * settled, the next one (which waited for it) goes. */
-	{ "agora_outbox_claim_ref",
-	  "SELECT o.id, o.kind, o.url, o.audience, o.body::text, o.ref, o.attempts,"
-	  " set_config('synchronous_commit', 'off', true)"
-	  " FROM outbox o WHERE o.ref = $1 AND o.next_at <= now()"
-	  " AND NOT EXISTS (SELECT 1 FROM outbox o2 WHERE o2.ref = o.ref AND o2.id < o.id)"
-	  " ORDER BY o.id LIMIT 1 FOR UPDATE OF o SKIP LOCKED" },
+	{ "agora_outbox_claim_ref", CLAIM("AND o.ref = $1 ORDER BY o.id LIMIT 1") },
 	{ "agora_outbox_has_ref", "SELECT 1 FROM outbox WHERE ref = $1 LIMIT 1" },
-	/* Lock a message again to record a failure (see deliver_one). */
-	{ "agora_outbox_relock",
-	  "SELECT id, set_config('synchronous_commit', 'off', true) FROM outbox"
-	  " WHERE id = $1::bigint FOR UPDATE SKIP LOCKED" },
 	{ "agora_outbox_delete", "DELETE FROM outbox WHERE id = $1::bigint" },
 	{ "agora_outbox_retry",
 	  "UPDATE outbox SET attempts = $2::int, last_error = $4,"
@@ -189,6 +175,18 @@ reg_remove(struct agora_outbox *ob)
 	pthread_mutex_unlock(&reg_mu);
 }
 
+/* Does this process run an outbox (whose workers a commit hook can wake)? */
+static bool
+reg_any(void)
+{
+	bool any = false;
+	pthread_mutex_lock(&reg_mu);
+	for (size_t i = 0; i < MAX_OUTBOXES && !any; i++)
+		any = reg[i] != NULL;
+	pthread_mutex_unlock(&reg_mu);
+	return any;
+}
+
 /* The ids put in the transaction agora_db_tx runs on this thread. */
 static _Thread_local struct {
 	unsigned n;
@@ -230,9 +228,10 @@ agora_outbox_put(PGconn *c, const char *kind, const char *url, const char *audie
 	if (!text)
 		return AGORA_QS_HARD_ERROR;
 	const char *p[] = { kind, url, audience, text, ref };
-	/* In agora_db_tx the wake-up follows the commit; elsewhere (a
-	 * transaction of the caller's own) the NOTIFY is part of it. */
-	unsigned nth = agora_db_after_commit(after_commit, NULL);
+	/* In agora_db_tx, in a process with an outbox, the wake-up follows the
+	 * commit; elsewhere (a transaction of the caller's own, or no outbox
+	 * here to wake) the NOTIFY is part of it. */
+	unsigned nth = reg_any() ? agora_db_after_commit(after_commit, NULL) : 0;
 	const char *stmt = nth ? "agora_outbox_put_quiet" : "agora_outbox_put";
 	if (nth == 1) {		/* a new transaction: forget a rolled back one's */
 		tx_ids.n = 0;
@@ -648,9 +647,17 @@ send_msg(const struct agora_outbox *ob, const struct msg *m, struct agora_httpc_
 	return -1;	/* 408, 429, 5xx, and 1xx/3xx (not followed) */
 }
 
-/* Record the outcome of m and run the callback.  false when a statement
- * or the callback failed (the transaction is then to be rolled back). */
-static bool
+/* Record the outcome of m and run the callback, in the claim's transaction
+ * (not committed here).  The callback runs under a savepoint: when it fails
+ * (leaves the transaction failed), rolling back to the savepoint undoes its
+ * writes and keeps the row ours, and the failure is recorded instead of the
+ * outcome.  The removal (delete or dead-letter) follows the callback,
+ * after the savepoint is released: deleting, inside a subtransaction, a row
+ * its parent locked makes PostgreSQL create a MultiXact per message, which
+ * every later scan over the dead row must resolve (several % of the
+ * cluster's CPU under load).  A failed statement of our own leaves the
+ * transaction failed: its COMMIT then fails (see deliver_one). */
+static void
 finish(struct agora_outbox *ob, PGconn *c, const struct msg *m, int outcome,
        const struct agora_httpc_resp *resp, const char *err)
 {
@@ -663,34 +670,43 @@ finish(struct agora_outbox *ob, PGconn *c, const struct msg *m, int outcome,
 				    m->kind, "ref", m->ref, "attempts", attempts, "delay_ms",
 				    (json_int_t)d, "error", err));
 		scan_later(ob, d);
-		return reschedule(c, m, attempts, d, err);
+		reschedule(c, m, attempts, d, err);
+		return;
 	}
-	bool ok;
-	if (outcome == AGORA_OUTBOX_DELIVERED) {
-		const char *p[] = { m->id };
-		ok = run(c, "agora_outbox_delete", 1, p);
-	} else {
-		if (outcome < 0)
-			outcome = AGORA_OUTBOX_GAVE_UP;
-		bool refused = outcome == AGORA_OUTBOX_REFUSED;
+	if (outcome < 0)
+		outcome = AGORA_OUTBOX_GAVE_UP;
+	bool refused = outcome == AGORA_OUTBOX_REFUSED;
+	if (outcome != AGORA_OUTBOX_DELIVERED)
 		agora_log(AGORA_LOG_WARN, refused ? "outbox: refused" : "outbox: gave up",
 			  json_pack("{s:s, s:s, s:s, s:s?, s:i, s:s}", "id", m->id, "kind",
 				    m->kind, "url", m->url, "ref", m->ref, "attempts", attempts,
 				    "error", err));
-		ok = bury(c, m, attempts, refused ? "refused" : "gave_up", resp->status,
-			  resp->body, err);
-	}
-	if (!ok)
-		return false;
 	if (cfg->on_result) {
+		if (!exec_ok(c, "SAVEPOINT agora_outbox_result"))
+			return;
 		json_t *sent = json_loads(m->body, 0, NULL);
 		json_t *reply = resp->status ? agora_httpc_json(resp) : NULL;
 		cfg->on_result(cfg->ctx, c, m->kind, m->ref, sent, resp->status, reply,
 			       (enum agora_outbox_outcome)outcome);
 		json_decref(reply);
 		json_decref(sent);
+		if (PQtransactionStatus(c) != PQTRANS_INTRANS) {
+			agora_log(AGORA_LOG_ERROR, "outbox: result not recorded",
+				  json_pack("{s:s, s:s, s:s?}", "id", m->id, "kind", m->kind, "ref",
+					    m->ref));
+			if (exec_ok(c, "ROLLBACK TO SAVEPOINT agora_outbox_result"))
+				record_failure(ob, c, m);
+			return;
+		}
+		if (!exec_ok(c, "RELEASE SAVEPOINT agora_outbox_result"))
+			return;
 	}
-	return PQtransactionStatus(c) == PQTRANS_INTRANS;
+	if (outcome == AGORA_OUTBOX_DELIVERED) {
+		const char *p[] = { m->id };
+		run(c, "agora_outbox_delete", 1, p);
+	} else {
+		bury(c, m, attempts, refused ? "refused" : "gave_up", resp->status, resp->body, err);
+	}
 }
 
 static char *
@@ -743,27 +759,13 @@ deliver_one(struct agora_outbox *ob, PGconn *c, enum claim how, const char *arg,
 	struct agora_httpc_resp resp;
 	char err[256] = "";
 	int outcome = send_msg(ob, &m, &resp, err, sizeof err);
-	/* No savepoint: deleting, in a subtransaction, a row its parent
-	 * locked makes PostgreSQL create a MultiXact for it, and every later
-	 * scan over the dead row must resolve that (measured: several % of
-	 * the cluster's CPU under load).  When the result cannot be recorded,
-	 * the whole transaction rolls back and the failure is recorded in a
-	 * new one that claims the message again — unless another worker took
-	 * it meanwhile, which then sends it again (an attempt of its own). */
-	if (!finish(ob, c, &m, outcome, &resp, err)) {
+	finish(ob, c, &m, outcome, &resp, err);
+	/* A failed statement of finish's own: COMMIT would only roll back. */
+	bool failed = PQtransactionStatus(c) == PQTRANS_INERROR;
+	if (failed)
 		agora_log(AGORA_LOG_ERROR, "outbox: result not recorded",
 			  json_pack("{s:s, s:s, s:s?}", "id", m.id, "kind", m.kind, "ref", m.ref));
-		exec_ok(c, "ROLLBACK");
-		if (exec_ok(c, "BEGIN")) {
-			const char *ip[] = { m.id };
-			r = agora_db_exec(c, "agora_outbox_relock", 1, ip);
-			bool mine = agora_db_status(r, "agora_outbox_relock") == AGORA_QS_ONE;
-			PQclear(r);
-			if (mine)
-				record_failure(ob, c, &m);
-		}
-	}
-	if (!exec_ok(c, "COMMIT") && PQstatus(c) == CONNECTION_OK) {
+	if ((failed || !exec_ok(c, "COMMIT")) && PQstatus(c) == CONNECTION_OK) {
 		/* Unlocked now, but recording the failure keeps a COMMIT that
 		 * always fails (say, a deferred constraint the callback broke)
 		 * from resending the message in a tight loop. */
