@@ -53,6 +53,7 @@ ledger_frontier_root(const uint8_t (*frontier)[32], size_t k, uint8_t out[32])
 /* ---- appending ------------------------------------------------------------ */
 
 static void sequencer_wake(void *arg, unsigned times);
+static bool sequencer_running(void);
 
 static const char *const kinds[] = {
 	LEDGER_KIND_PARTICIPANT_REGISTERED, LEDGER_KIND_AGREEMENT, LEDGER_KIND_REVOKED,
@@ -149,10 +150,11 @@ ledger_append(PGconn *c, const char *kind, const json_t *entry, long long *index
 		memcpy(f, front, nf * 32);
 	size_t k = ledger_frontier_append(f, (uint64_t)size, leaf);
 	ledger_frontier_root((const uint8_t(*)[32])f, k, root);
-	/* In agora_db_tx the sequencer is woken after the commit; elsewhere by
-	 * a NOTIFY in the transaction (which PostgreSQL serialises with every
-	 * other notifying commit across the WAL flush). */
-	bool hooked = agora_db_after_commit(sequencer_wake, NULL);
+	/* In agora_db_tx the sequencer of this process is woken after the
+	 * commit; elsewhere (or with no sequencer here) by a NOTIFY in the
+	 * transaction, which PostgreSQL serialises with every other notifying
+	 * commit across the WAL flush. */
+	bool hooked = sequencer_running() && agora_db_after_commit(sequencer_wake, NULL);
 	qs = db_ledger_insert(c, size, kind, canon, leaf, root, (const uint8_t(*)[32])f, k, !hooked);
 	if (qs == AGORA_QS_ONE && index)
 		*index = size;
@@ -193,6 +195,12 @@ static struct {
 	int stop_pipe[2];
 	int wake_pipe[2];	/* appends committed in this process */
 } g = { .stop_pipe = { -1, -1 }, .wake_pipe = { -1, -1 } };
+
+static bool
+sequencer_running(void)
+{
+	return g.running;
+}
 
 /* agora_db_tx committed an append: the sequencer signs a head for it (and
  * whatever else committed meanwhile — one byte or many, one signature). */
