@@ -15,6 +15,8 @@
 #      transactions, inserted, updated and deleted rows as one negotiation
 #      caused across the three databases (measured during latency run 1),
 #      with 1 client (latency) and 32 clients (throughput).
+# The machine is shared: the three rounds interleave agora's runs with the
+# anchor's, and each round's ratio agora / anchor is reported.
 # Results (medians of the runs) go to bench/results/negotiation.md.
 set -eu
 build=${1:-build}
@@ -24,11 +26,11 @@ drv="$build/bench/negotiation_bench"
 LAT_N=${LAT_N:-200}
 TP_SECONDS=${TP_SECONDS:-20}
 CONC=${CONC:-32}
-# Commits per negotiation that carry a NOTIFY: one per outbox message (the
-# consumer connector sends 2, the broker 4, the provider connector 2; the
-# broker's ledger NOTIFY shares the transaction of its agreement message)
-# and the bench's own trigger on the consumer's final commit.
-NOTIFY_TX=9
+# Commits per negotiation that carry a NOTIFY: agora's own commits carry
+# none (the outbox and the ledger wake their workers after the commit);
+# the bench's trigger on the consumer's final commit does.  The anchor's
+# second variant has that many notifying transactions.
+NOTIFY_TX=1
 work=$(mktemp -d /tmp/agora-negbench.XXXXXX)
 chmod 0755 "$work"	# the cluster may run as another user (root → postgres)
 mkdir -m 0777 "$work/pg"
@@ -48,6 +50,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 field() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p"; }	# field NAME < driver lines
 jget() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 conn=$(scripts/pg-test-cluster start "$work/pg")
 port=$(cat "$work/pg/port")
 pg() { echo "host=127.0.0.1 port=$port user=agora dbname=$1"; }
@@ -130,52 +133,11 @@ snapshot() {
 }
 sleep 11; snapshot >"$work/stat0"
 
-echo "== latency: 3 runs of $LAT_N sequential negotiations"
-: >"$work/lat"
+echo "== latency run 1 ($LAT_N sequential negotiations), with the write profile"
+: >"$work/lat"; : >"$work/tp"; : >"$work/backlog"
+: >"$work/pgb1"; : >"$work/pgb32"; : >"$work/pgbn32"
 "$drv" latency $common $notify --count "$LAT_N" | tee -a "$work/lat"
 sleep 11; snapshot >"$work/stat1"
-for _ in 2 3; do "$drv" latency $common $notify --count "$LAT_N" | tee -a "$work/lat"; done
-lat_med=$(field median_ms <"$work/lat" | median)
-lat_p95=$(field p95_ms <"$work/lat" | median)
-lat_runs=$(field median_ms <"$work/lat" | tr '\n' ' ')
-echo "== latency, polling GET every 2 ms instead of LISTEN (1 run of $LAT_N)"
-"$drv" latency $common --poll-ms 2 --count "$LAT_N" | tee "$work/latpoll"
-poll_med=$(field median_ms <"$work/latpoll")
-poll_p95=$(field p95_ms <"$work/latpoll")
-
-echo "== throughput: 3 runs of $TP_SECONDS s, $CONC in flight"
-: >"$work/tp"
-: >"$work/backlog"
-for run in 1 2 3; do
-	# Half-way through, how many DSP messages wait in each outbox.
-	(sleep $((TP_SECONDS / 2)); for d in mobility broker city; do
-		psql -qtA "$(pg "$d")" -c "SELECT 'run $run $d: ' || count(*) || ' queued, ' || count(*) FILTER (WHERE attempts > 0) || ' retried' FROM outbox"
-	done >>"$work/backlog") &
-	"$drv" throughput $common $notify --concurrency "$CONC" --seconds "$TP_SECONDS" | tee -a "$work/tp"
-	wait $!
-done
-cat "$work/backlog"
-# Time the DSP and API endpoints took on each server over the whole run
-# (their /metrics histograms): where a negotiation spends its time.
-for s in mobility:$murl broker:$burl city:$curl_; do
-	curl -sf "${s#*:}/metrics" | sed "s/^/${s%%:*} /"
-done | python3 -c '
-import re, sys
-acc = {}
-for line in sys.stdin:
-    m = re.match(r"(\S+) agora_http_request_duration_seconds_(sum|count)\{method=\"(\w+)\",route=\"([^\"]+)\"\} (\S+)", line)
-    if m:
-        acc.setdefault((m[1], m[3], m[4]), {})[m[2]] = float(m[5])
-for (srv, meth, route), v in sorted(acc.items()):
-    if v.get("count") and ("dsp" in route or "negotiations" in route or "catalog" in route):
-        print("| %s | %s %s | %d | %.1f |" % (srv, meth, route, v["count"], 1000 * v["sum"] / v["count"]))
-' >"$work/routes"
-cat "$work/routes"
-tp_rate=$(field rate <"$work/tp" | median)
-tp_med=$(field median_ms <"$work/tp" | median)
-tp_p95=$(field p95_ms <"$work/tp" | median)
-tp_runs=$(field rate <"$work/tp" | tr '\n' ' ')
-tp_failed=$(field failed <"$work/tp" | awk '{s+=$1} END {print s+0}')
 
 # The per-negotiation profile, and the pgbench scripts built from it.
 python3 - "$work/stat0" "$work/stat1" "$LAT_N" "$work" "$NOTIFY_TX" <<'EOF'
@@ -230,20 +192,76 @@ VACUUM ANALYZE;
 SQL
 echo "== anchor: pgbench, $a_tx transactions per script ($a_ins inserts, $a_upd updates, $a_del deletes)"
 cat "$work/anchor.sql"
-: >"$work/pgb1"; : >"$work/pgb32"; : >"$work/pgbn32"
-for _ in 1 2 3; do
+anchor1() {
 	pgbench -n -c 1 -T 10 -f "$work/anchor.sql" "$(pg anchor)" 2>/dev/null | tee -a "$work/pgb1" | grep -E '^(tps|latency)'
+}
+anchor32() {
 	pgbench -n -c "$CONC" -j 2 -T "$TP_SECONDS" -f "$work/anchor.sql" "$(pg anchor)" 2>/dev/null | tee -a "$work/pgb32" | grep -E '^(tps|latency)'
 	pgbench -n -c "$CONC" -j 2 -T "$TP_SECONDS" -f "$work/anchor_notify.sql" "$(pg anchor)" 2>/dev/null | tee -a "$work/pgbn32" | grep -E '^(tps|latency)'
+}
+# Three rounds, each: agora's latency run, the anchor's 1-client run,
+# agora's throughput run, the anchor's 32-client runs — interleaved, so that
+# both see the same load of a shared machine; each round's ratio is
+# reported, and the median of the ratios.
+anchor1
+for run in 1 2 3; do
+	echo "== round $run"
+	[ $run -eq 1 ] || { "$drv" latency $common $notify --count "$LAT_N" | tee -a "$work/lat"; anchor1; }
+	# Half-way through, how many DSP messages wait in each outbox.
+	(sleep $((TP_SECONDS / 2)); for d in mobility broker city; do
+		psql -qtA "$(pg "$d")" -c "SELECT 'run $run $d: ' || count(*) || ' queued, ' || count(*) FILTER (WHERE attempts > 0) || ' retried' FROM outbox"
+	done >>"$work/backlog") &
+	"$drv" throughput $common $notify --concurrency "$CONC" --seconds "$TP_SECONDS" | tee -a "$work/tp"
+	wait $!
+	anchor32
 done
+echo "== latency, polling GET every 2 ms instead of LISTEN (1 run of $LAT_N)"
+"$drv" latency $common --poll-ms 2 --count "$LAT_N" | tee "$work/latpoll"
+poll_med=$(field median_ms <"$work/latpoll")
+poll_p95=$(field p95_ms <"$work/latpoll")
+cat "$work/backlog"
+# Time the DSP and API endpoints took on each server over the whole run
+# (their /metrics histograms): where a negotiation spends its time.
+for s in mobility:$murl broker:$burl city:$curl_; do
+	curl -sf "${s#*:}/metrics" | sed "s/^/${s%%:*} /"
+done | python3 -c '
+import re, sys
+acc = {}
+for line in sys.stdin:
+    m = re.match(r"(\S+) agora_http_request_duration_seconds_(sum|count)\{method=\"(\w+)\",route=\"([^\"]+)\"\} (\S+)", line)
+    if m:
+        acc.setdefault((m[1], m[3], m[4]), {})[m[2]] = float(m[5])
+for (srv, meth, route), v in sorted(acc.items()):
+    if v.get("count") and ("dsp" in route or "negotiations" in route or "catalog" in route):
+        print("| %s | %s %s | %d | %.1f |" % (srv, meth, route, v["count"], 1000 * v["sum"] / v["count"]))
+' >"$work/routes"
+cat "$work/routes"
+lat_med=$(field median_ms <"$work/lat" | median)
+lat_p95=$(field p95_ms <"$work/lat" | median)
+lat_runs=$(field median_ms <"$work/lat" | tr '\n' ' ')
+tp_rate=$(field rate <"$work/tp" | median)
+tp_med=$(field median_ms <"$work/tp" | median)
+tp_p95=$(field p95_ms <"$work/tp" | median)
+tp_runs=$(field rate <"$work/tp" | tr '\n' ' ')
+tp_failed=$(field failed <"$work/tp" | awk '{s+=$1} END {print s+0}')
 pgtps() { sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$1" | median; }
 pglat() { sed -n 's/^latency average = \([0-9.]*\).*/\1/p' "$1" | median; }
 a_lat=$(printf '%.1f' "$(pglat "$work/pgb1")")
 a_tps=$(printf '%.1f' "$(pgtps "$work/pgb32")")
 an_tps=$(printf '%.1f' "$(pgtps "$work/pgbn32")")
-r_lat=$(printf '%.2f' "$(echo "$lat_med / $a_lat" | bc -l)")
-r_tp=$(printf '%.3f' "$(echo "$tp_rate / $a_tps" | bc -l)")
-r_tpn=$(printf '%.3f' "$(echo "$tp_rate / $an_tps" | bc -l)")
+a_lat_runs=$(sed -n 's/^latency average = \([0-9.]*\).*/\1/p' "$work/pgb1" | tr '\n' ' ')
+a_tps_runs=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$work/pgb32" | sed 's/\.\([0-9]\).*/.\1/' | tr '\n' ' ')
+# Per-round ratios: agora's run k against the anchor's run k.
+ratios() {	# ratios AGORA_FILE AGORA_FIELD ANCHOR_VALUES SKIP
+	field "$2" <"$1" >"$work/ra"
+	printf '%s\n' $3 | tail -n +$(($4 + 1)) >"$work/rb"
+	paste "$work/ra" "$work/rb" | awk '$2 > 0 {printf "%.2f\n", $1 / $2}'
+}
+r_lat_runs=$(ratios "$work/lat" median_ms "$(sed -n 's/^latency average = \([0-9.]*\).*/\1/p' "$work/pgb1")" 0 | tr '\n' ' ')
+r_lat=$(printf '%s\n' $r_lat_runs | median)
+r_tp_runs=$(ratios "$work/tp" rate "$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$work/pgb32")" 0 | tr '\n' ' ')
+r_tp=$(printf '%s\n' $r_tp_runs | median)
+r_tpn=$(printf '%.2f' "$(echo "$tp_rate / $an_tps" | bc -l)")
 
 mkdir -p bench/results
 cat >"$out" <<EOF
@@ -254,30 +272,33 @@ $(nproc) CPUs, PostgreSQL $(psql -qtA "$(pg broker)" -c 'SHOW server_version'). 
 holds the broker's and both connectors' databases, with **fsync, synchronous_commit and
 full_page_writes switched back on** (the test cluster turns them off; the script runs
 \`ALTER SYSTEM SET … = on\` and reloads). Broker and connectors with their default 4 HTTP
-threads and 2 outbox workers each. A negotiation is consumer connector → broker → provider
+threads and 8 outbox workers each. The machine is shared (other builds and test suites
+run on it at the same time): agora's and the anchor's runs are interleaved, round by
+round, and the ratios are per round. A negotiation is consumer connector → broker → provider
 connector (auto-accept) → broker → consumer: 8 DSP messages through three outboxes, three
 Ed25519 signatures, one ledger entry and a receipt with a signed tree head.
 
 | measurement | result (median of 3 runs) | goal |
 |---|---|---|
+| load average of the machine at the start / the end | ${load0} / $(cut -d' ' -f1-3 /proc/loadavg) | — |
 | single negotiation, POST → FINALIZED seen through the API: median | ${lat_med} ms (runs: ${lat_runs}) | ≤ 20 ms |
 | single negotiation: p95 | ${lat_p95} ms | — |
 | the same with the client polling GET every 2 ms (1 run) | median ${poll_med} ms, p95 ${poll_p95} ms | — |
 | ${CONC} negotiations in flight, ${TP_SECONDS} s: finalized/s | ${tp_rate} /s (runs in order: ${tp_runs}; failed: ${tp_failed}) | ≥ 300 /s |
 | ${CONC} in flight: latency median / p95 | ${tp_med} ms / ${tp_p95} ms | — |
-| anchor, pgbench 1 client: one negotiation's writes | ${a_lat} ms | — |
-| anchor, pgbench ${CONC} clients | ${a_tps} negotiation-equivalents/s | — |
-| anchor with pg_notify in ${NOTIFY_TX} of its transactions (as agora's outboxes do), ${CONC} clients | ${an_tps} /s | — |
-| ratio latency agora / anchor | ${r_lat} | — |
-| ratio throughput agora / anchor (plain; with NOTIFY) | ${r_tp}; ${r_tpn} | — |
+| anchor, pgbench 1 client: one negotiation's writes | ${a_lat} ms (runs: ${a_lat_runs}) | — |
+| anchor, pgbench ${CONC} clients | ${a_tps} negotiation-equivalents/s (runs: ${a_tps_runs}) | — |
+| anchor with pg_notify in ${NOTIFY_TX} of its transactions (as the bench's trigger adds), ${CONC} clients | ${an_tps} /s | — |
+| ratio latency agora / anchor, per round | ${r_lat} (rounds: ${r_lat_runs}) | — |
+| ratio throughput agora / anchor, per round (and against the NOTIFY variant's median) | ${r_tp} (rounds: ${r_tp_runs}); ${r_tpn} | — |
 
 ## Where the time goes
 
 Time each server spent answering, from its \`/metrics\` histograms, over the whole
 benchmark (warm-up, latency and throughput runs together). A DSP message is POSTed by
 the sender's outbox worker, which holds its claim transaction open until the answer
-arrives, so a receiver's time is also the time one of the sender's two outbox workers
-is busy:
+arrives, so a receiver's time is also the time one of the sender's outbox workers is
+busy:
 
 | server | route | requests | mean ms |
 |---|---|---|---|
@@ -305,10 +326,11 @@ negotiation's writes durable one after the other (a negotiation is a chain: each
 message is committed by the receiver before the sender commits its delivery), its
 ${CONC}-client rate the most negotiations per second the database allows with group
 commit. The second variant adds \`pg_notify\` to ${NOTIFY_TX} of those transactions, as many as
-commit with a NOTIFY in one negotiation (\`agora_outbox_put\` notifies for each of the 8
-DSP messages; the bench's trigger adds one): PostgreSQL serialises the commits of
-notifying transactions on one cluster-wide lock held across the commit's WAL flush, so
-these commits cannot share a flush (no group commit). The
+commit with a NOTIFY in one negotiation (agora's own commits no longer notify — the
+outbox and the ledger wake their threads after the commit, docs/OUTBOX.md — only the
+bench's trigger does): PostgreSQL serialises the commits of notifying transactions on
+one cluster-wide lock held across the commit's WAL flush, so these commits cannot share
+a flush (no group commit). The
 anchor leaves out reads, JSON, signatures and HTTP: everything above it is agora's own
 cost.
 

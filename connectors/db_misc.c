@@ -5,10 +5,19 @@
 #include <stdlib.h>
 
 const struct agora_stmt db_misc_stmts[] = {
+	/* Each runs as a transaction of its own and commits without waiting
+	 * for the WAL flush (set_config(…, true) lasts until that commit):
+	 * docs/DECISIONS.md, "replay cache", says why losing one in a crash is
+	 * harmless.  Never call them inside a transaction — it would commit
+	 * asynchronously too. */
 	{ "token_seen",
 	  "INSERT INTO seen_tokens (participant_id, jti, expires_at)"
-	  " VALUES ($1, $2, to_timestamp($3)) ON CONFLICT DO NOTHING" },
-	{ "token_purge", "DELETE FROM seen_tokens WHERE expires_at < now() - interval '2 minutes'" },
+	  " SELECT $1, $2, to_timestamp($3)"
+	  " FROM (SELECT set_config('synchronous_commit', 'off', true)) async"
+	  " ON CONFLICT DO NOTHING" },
+	{ "token_purge",
+	  "DELETE FROM seen_tokens WHERE expires_at < now() - interval '2 minutes'"
+	  " AND set_config('synchronous_commit', 'off', true) IS NOT NULL" },
 	{ "catalog_bump", "UPDATE catalog_state SET version = version + 1" },
 	{ "catalog_versions", "SELECT version, pushed_version FROM catalog_state" },
 	{ "catalog_pushed",

@@ -114,7 +114,6 @@ conn_agreement_revoke(struct agora_req *r)
 						agora_req_param(r, "id"));
 		else {
 			dataplane_agreement_revoked(agora_req_param(r, "id"));
-			agora_outbox_wake(c->outbox);
 			json_t *now = lookup(r, NULL);
 			ret = now ? agora_reply_json(r, 200, now) : MHD_YES;
 		}

@@ -341,8 +341,8 @@ negotiation_receive_request(struct connector *c, const char *sender, const json_
 		answer_error(out, 503, x.refused_pid, x.m.consumer_pid, "unavailable", "the database is unavailable; retry later");
 		return;
 	}
-	if (x.agreed)
-		agora_outbox_wake(c->outbox);
+	/* What the transaction queued, the outbox's commit hook has woken a
+	 * worker for (here and below). */
 }
 
 /* ---- messages for an existing negotiation ------------------------------- */
@@ -600,8 +600,6 @@ negotiation_receive(struct connector *c, enum agora_dsp_role role, const char *p
 		answer_error(out, 400, ppid, cpid, "conflict", "the message conflicts with stored state");
 		return;
 	}
-	if (x.sent)
-		agora_outbox_wake(c->outbox);
 }
 
 /* ---- consumer: start ------------------------------------------------------ */
@@ -642,10 +640,7 @@ negotiation_start(struct connector *c, const char *dataset_id, const char *offer
 {
 	agora_urn_uuid(id);
 	struct start_ctx x = { c, id, dataset_id, offer_id, provider, owner, offer };
-	enum agora_qs qs = agora_db_tx(start_tx, &x, false);
-	if (qs == AGORA_QS_ONE)
-		agora_outbox_wake(c->outbox);
-	return qs;
+	return agora_db_tx(start_tx, &x, false);
 }
 
 /* ---- management actions ------------------------------------------------- */
@@ -700,11 +695,7 @@ negotiation_act(struct connector *c, const char *id, enum neg_action a, const ch
 {
 	struct act_ctx x = { c, id, a, reason, AGORA_E__COUNT };
 	enum agora_qs qs = agora_db_tx(act_tx, &x, false);
-	if (qs < 0)
-		return AGORA_E_UNAVAILABLE;
-	if (x.err == AGORA_E__COUNT)
-		agora_outbox_wake(c->outbox);
-	return x.err;
+	return qs < 0 ? AGORA_E_UNAVAILABLE : x.err;
 }
 
 /* ---- delivery results --------------------------------------------------- */

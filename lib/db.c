@@ -149,6 +149,46 @@ simple(PGconn *c, const char *sql)
 	return qs;
 }
 
+/* The hooks of the transaction agora_db_tx runs on this thread. */
+#define MAX_COMMIT_HOOKS 8
+static _Thread_local struct {
+	bool in_tx;
+	size_t n;
+	struct {
+		agora_db_commit_hook hook;
+		void *arg;
+		unsigned times;
+	} h[MAX_COMMIT_HOOKS];
+} tx_hooks;
+
+unsigned
+agora_db_after_commit(agora_db_commit_hook hook, void *arg)
+{
+	if (!tx_hooks.in_tx || !hook)
+		return 0;
+	for (size_t i = 0; i < tx_hooks.n; i++)
+		if (tx_hooks.h[i].hook == hook && tx_hooks.h[i].arg == arg)
+			return ++tx_hooks.h[i].times;
+	if (tx_hooks.n == MAX_COMMIT_HOOKS)
+		return 0;
+	tx_hooks.h[tx_hooks.n].hook = hook;
+	tx_hooks.h[tx_hooks.n].arg = arg;
+	tx_hooks.h[tx_hooks.n].times = 1;
+	tx_hooks.n++;
+	return 1;
+}
+
+/* Leave the transaction; run its hooks when it committed. */
+static void
+tx_leave(bool committed)
+{
+	size_t n = tx_hooks.n;
+	tx_hooks.in_tx = false;
+	tx_hooks.n = 0;
+	for (size_t i = 0; committed && i < n; i++)
+		tx_hooks.h[i].hook(tx_hooks.h[i].arg, tx_hooks.h[i].times);
+}
+
 enum agora_qs
 agora_db_tx(enum agora_qs (*fn)(PGconn *c, void *ctx), void *ctx, bool serializable)
 {
@@ -160,13 +200,17 @@ agora_db_tx(enum agora_qs (*fn)(PGconn *c, void *ctx), void *ctx, bool serializa
 		qs = simple(c, serializable ? "BEGIN ISOLATION LEVEL SERIALIZABLE" : "BEGIN");
 		if (qs < 0)
 			return qs;
+		tx_hooks.in_tx = true;
+		tx_hooks.n = 0;
 		qs = fn(c, ctx);
 		if (qs >= 0 && qs != AGORA_QS_CONFLICT) {
 			enum agora_qs cq = simple(c, "COMMIT");
+			tx_leave(cq >= 0);
 			if (cq >= 0)
 				return qs;
 			qs = cq;
 		} else {
+			tx_leave(false);
 			simple(c, "ROLLBACK");
 		}
 		if (qs != AGORA_QS_RETRY)

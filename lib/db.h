@@ -71,6 +71,20 @@ enum agora_qs agora_db_get_json(const char *name, const char *param, json_t **do
 enum agora_qs agora_db_tx(enum agora_qs (*fn)(PGconn *c, void *ctx), void *ctx,
 			  bool serializable);
 
+/* Inside agora_db_tx's fn: run hook(arg, times) on this thread once the
+ * transaction has committed — times = how often it was asked for with this
+ * hook and arg during the transaction.  Nothing runs when the transaction
+ * rolls back (a retry starts with no hooks).  For work that must follow a
+ * commit without being part of it: waking the outbox's workers, the
+ * ledger's sequencer (instead of a NOTIFY in the transaction, which
+ * PostgreSQL serialises with every other notifying commit across its WAL
+ * flush).  Returns how often it has been asked for now (1 the first time in
+ * a transaction: state kept for the hook can start afresh), or 0, doing
+ * nothing, outside agora_db_tx: the caller then does whatever it did before
+ * (e.g. NOTIFY in the transaction). */
+typedef void (*agora_db_commit_hook)(void *arg, unsigned times);
+unsigned agora_db_after_commit(agora_db_commit_hook hook, void *arg);
+
 /* true when SELECT 1 succeeds on this thread's connection. */
 bool agora_db_ping(void);
 

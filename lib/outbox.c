@@ -33,6 +33,11 @@
 #define DEGRADED_CAP_MS 1000L
 /* Response bodies above this are a transport error (retried). */
 #define MAX_REPLY ((size_t)1 << 20)
+/* Ids of messages committed in this process and not yet claimed; beyond
+ * that, a worker scans instead. */
+#define MAX_HINTS 1024
+/* Ids put in one transaction that are handed to the workers. */
+#define MAX_TX_IDS 32
 
 const char agora_outbox_schema_sql[] =
 	"CREATE TABLE outbox (\n"
@@ -71,14 +76,33 @@ const struct agora_stmt agora_outbox_stmts[] = {
 	  "WITH i AS (INSERT INTO outbox (kind, url, audience, body, ref)"
 	  " VALUES ($1, $2, $3, $4::jsonb, $5) RETURNING id)"
 	  " SELECT i.id, pg_notify('agora_outbox', '') FROM i" },
-	/* The oldest due message whose ref has no older message left: a
-	 * message being sent is locked (skipped by others) but still exists,
-	 * so it holds back the later ones of its ref until it is gone. */
-	{ "agora_outbox_claim",
-	  "SELECT o.id, o.kind, o.url, o.audience, o.body::text, o.ref, o.attempts"
-	  " FROM outbox o WHERE o.next_at <= now()"
-	  " AND NOT EXISTS (SELECT 1 FROM outbox o2 WHERE o2.ref = o.ref AND o2.id < o.id)"
-	  " ORDER BY o.next_at, o.id LIMIT 1 FOR UPDATE OF o SKIP LOCKED" },
+	/* The same without the NOTIFY, inside agora_db_tx: the commit hook
+	 * wakes this process's workers, and other processes' through a NOTIFY
+	 * sent after the commit (see wake_ids()). */
+	{ "agora_outbox_put_quiet",
+	  "INSERT INTO outbox (kind, url, audience, body, ref)"
+	  " VALUES ($1, $2, $3, $4::jsonb, $5) RETURNING id" },
+	/* A claim locks one due message whose ref has no older message left:
+	 * a message being sent is locked (skipped by others) but still exists,
+	 * so it holds back the later ones of its ref until it is gone.  It also
+	 * lets the settling commit skip the WAL flush (see deliver_one;
+	 * set_config(…, true) lasts until the transaction ends). */
+#define CLAIM(pick)                                                                          \
+	"SELECT o.id, o.kind, o.url, o.audience, o.body::text, o.ref, o.attempts,"           \
+	" set_config('synchronous_commit', 'off', true) FROM outbox o"                       \
+	" WHERE o.next_at <= now() AND NOT EXISTS (SELECT 1 FROM outbox o2"                  \
+	" WHERE o2.ref = o.ref AND o2.id < o.id) " pick " FOR UPDATE OF o SKIP LOCKED"
+	{ "agora_outbox_claim", CLAIM("ORDER BY o.next_at, o.id LIMIT 1") },
+	/* One message, by id: what a worker woken for a commit in this process
+	 * claims.  A primary-key lookup: the general claim above walks the due
+	 * index through every row deleted since the oldest transaction still
+	 * open began — and under load, workers holding their claim across a
+	 * request are such transactions. */
+	{ "agora_outbox_claim_id", CLAIM("AND o.id = $1::bigint") },
+	/* The oldest message of one ref: after a message of that ref is
+	 * settled, the next one (which waited for it) goes. */
+	{ "agora_outbox_claim_ref", CLAIM("AND o.ref = $1 ORDER BY o.id LIMIT 1") },
+	{ "agora_outbox_has_ref", "SELECT 1 FROM outbox WHERE ref = $1 LIMIT 1" },
 	{ "agora_outbox_delete", "DELETE FROM outbox WHERE id = $1::bigint" },
 	{ "agora_outbox_retry",
 	  "UPDATE outbox SET attempts = $2::int, last_error = $4,"
@@ -90,10 +114,12 @@ const struct agora_stmt agora_outbox_stmts[] = {
 	  " outcome, status, reply, last_error)"
 	  " SELECT id, kind, url, audience, body, ref, $2::int, created_at, $3, $4::int, $5, $6"
 	  " FROM d" },
-	/* Milliseconds until the earliest message that is not due yet. */
+	/* Milliseconds until the earliest message that was not due when the
+	 * claim of the same transaction found nothing (now() is the
+	 * transaction's start: one due since counts, with a wait ≤ 0). */
 	{ "agora_outbox_next",
 	  "SELECT ceil(extract(epoch FROM min(next_at) - clock_timestamp()) * 1000)::bigint"
-	  " FROM outbox WHERE next_at > clock_timestamp()" },
+	  " FROM outbox WHERE next_at > now()" },
 	{ NULL, NULL }
 };
 
@@ -101,15 +127,89 @@ struct agora_outbox {
 	struct agora_outbox_config cfg;	/* defaults applied */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;		/* CLOCK_MONOTONIC */
-	uint64_t gen;			/* bumped by every wake-up */
+	uint64_t gen;			/* bumped to make every worker scan */
+	long long hints[MAX_HINTS];	/* ids committed here, not yet claimed */
+	unsigned hint_head, nhints;	/* a ring */
+	bool scan_wanted;		/* one worker is to scan (hints lost) */
+	uint64_t scan_at;		/* a worker scans then (monotonic ns; 0: none),
+					   for a retry scheduled here */
+	unsigned idle;			/* workers waiting */
+	bool notify_wanted;		/* the listener is to NOTIFY other processes */
 	bool stopping;
 	bool listening;			/* the LISTEN connection is up */
 	int stop_pipe[2];		/* wakes the listener out of poll() */
+	int kick_pipe[2];		/* asks the listener to NOTIFY */
 	pthread_t listener;
 	bool listener_started;
 	pthread_t *workers;
 	unsigned nworkers;		/* started */
 };
+
+/* ---- the outboxes of this process ------------------------------------------ */
+
+/* What a commit hook wakes: every outbox started in this process (one, but
+ * tests start two replicas in one process). */
+#define MAX_OUTBOXES 8
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct agora_outbox *reg[MAX_OUTBOXES];
+
+static void
+reg_add(struct agora_outbox *ob)
+{
+	pthread_mutex_lock(&reg_mu);
+	for (size_t i = 0; i < MAX_OUTBOXES; i++)
+		if (!reg[i]) {
+			reg[i] = ob;
+			break;
+		}
+	pthread_mutex_unlock(&reg_mu);
+}
+
+static void
+reg_remove(struct agora_outbox *ob)
+{
+	pthread_mutex_lock(&reg_mu);
+	for (size_t i = 0; i < MAX_OUTBOXES; i++)
+		if (reg[i] == ob)
+			reg[i] = NULL;
+	pthread_mutex_unlock(&reg_mu);
+}
+
+/* Does this process run an outbox (whose workers a commit hook can wake)? */
+static bool
+reg_any(void)
+{
+	bool any = false;
+	pthread_mutex_lock(&reg_mu);
+	for (size_t i = 0; i < MAX_OUTBOXES && !any; i++)
+		any = reg[i] != NULL;
+	pthread_mutex_unlock(&reg_mu);
+	return any;
+}
+
+/* The ids put in the transaction agora_db_tx runs on this thread. */
+static _Thread_local struct {
+	unsigned n;
+	bool overflow;
+	long long id[MAX_TX_IDS];
+} tx_ids;
+
+static void wake_ids(struct agora_outbox *ob, const long long *ids, unsigned n, bool overflow);
+
+/* agora_db_tx committed the puts in tx_ids. */
+static void
+after_commit(void *arg, unsigned times)
+{
+	(void)arg;
+	(void)times;
+	pthread_mutex_lock(&reg_mu);
+	for (size_t i = 0; i < MAX_OUTBOXES; i++)
+		if (reg[i])
+			wake_ids(reg[i], tx_ids.id, tx_ids.n, tx_ids.overflow);
+	pthread_mutex_unlock(&reg_mu);
+	tx_ids.n = 0;
+	tx_ids.overflow = false;
+}
 
 /* ---- queueing ------------------------------------------------------------- */
 
@@ -128,8 +228,23 @@ agora_outbox_put(PGconn *c, const char *kind, const char *url, const char *audie
 	if (!text)
 		return AGORA_QS_HARD_ERROR;
 	const char *p[] = { kind, url, audience, text, ref };
-	PGresult *r = agora_db_exec(c, "agora_outbox_put", 5, p);
-	enum agora_qs qs = agora_db_status(r, "agora_outbox_put");
+	/* In agora_db_tx, in a process with an outbox, the wake-up follows the
+	 * commit; elsewhere (a transaction of the caller's own, or no outbox
+	 * here to wake) the NOTIFY is part of it. */
+	unsigned nth = reg_any() ? agora_db_after_commit(after_commit, NULL) : 0;
+	const char *stmt = nth ? "agora_outbox_put_quiet" : "agora_outbox_put";
+	if (nth == 1) {		/* a new transaction: forget a rolled back one's */
+		tx_ids.n = 0;
+		tx_ids.overflow = false;
+	}
+	PGresult *r = agora_db_exec(c, stmt, 5, p);
+	enum agora_qs qs = agora_db_status(r, stmt);
+	if (nth && qs == AGORA_QS_ONE) {
+		if (tx_ids.n < MAX_TX_IDS)
+			tx_ids.id[tx_ids.n++] = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+		else
+			tx_ids.overflow = true;
+	}
 	PQclear(r);
 	free(text);
 	return qs == AGORA_QS_ONE || qs == AGORA_QS_RETRY ? qs : AGORA_QS_HARD_ERROR;
@@ -144,36 +259,118 @@ wake_locked(struct agora_outbox *ob)
 	pthread_cond_broadcast(&ob->cv);
 }
 
+/* Messages ids[0..n) were committed in this process (more when
+ * overflow): a worker is woken for each, and claims it by id.  Only when
+ * fewer workers are idle here, other processes (replicas on the same
+ * database) are told, by a NOTIFY the listener sends after the commit —
+ * never inside it, where PostgreSQL would hold its notification lock
+ * across the commit's WAL flush and serialise every notifying commit of
+ * the cluster. */
+static void
+wake_ids(struct agora_outbox *ob, const long long *ids, unsigned n, bool overflow)
+{
+	bool kick = false;
+	pthread_mutex_lock(&ob->mu);
+	unsigned free_idle = ob->idle > ob->nhints ? ob->idle - ob->nhints : 0;
+	if ((free_idle < n || overflow) && !ob->notify_wanted)
+		kick = ob->notify_wanted = true;
+	for (unsigned i = 0; i < n; i++) {
+		if (ob->nhints == MAX_HINTS) {
+			overflow = true;
+			break;
+		}
+		ob->hints[(ob->hint_head + ob->nhints++) % MAX_HINTS] = ids[i];
+		pthread_cond_signal(&ob->cv);
+	}
+	if (overflow) {
+		ob->scan_wanted = true;
+		pthread_cond_signal(&ob->cv);
+	}
+	pthread_mutex_unlock(&ob->mu);
+	if (kick && ob->kick_pipe[1] >= 0) {
+		ssize_t w = write(ob->kick_pipe[1], "n", 1);
+		(void)w;
+	}
+}
+
 void
 agora_outbox_wake(struct agora_outbox *ob)
 {
-	if (!ob)
-		return;
-	pthread_mutex_lock(&ob->mu);
-	wake_locked(ob);
-	pthread_mutex_unlock(&ob->mu);
+	if (ob)
+		wake_ids(ob, NULL, 0, true);
 }
 
-/* Sleep until a wake-up after generation seen, stop, or ms (negative:
- * nothing scheduled) capped by how much we can trust wake-ups. */
-static void
-wait_for(struct agora_outbox *ob, uint64_t seen, long ms)
+/* What a worker is to do next. */
+enum job { JOB_STOP, JOB_HINT, JOB_SCAN, JOB_WAIT };
+
+/* With ob->mu held: a hint to claim, a scan to make, or nothing; *seen is
+ * the generation the caller has acted on. */
+static enum job
+next_job(struct agora_outbox *ob, uint64_t *seen, long long *hint)
+{
+	if (ob->stopping)
+		return JOB_STOP;
+	if (ob->nhints) {
+		*hint = ob->hints[ob->hint_head];
+		ob->hint_head = (ob->hint_head + 1) % MAX_HINTS;
+		ob->nhints--;
+		return JOB_HINT;
+	}
+	if (ob->gen != *seen || ob->scan_wanted ||
+	    (ob->scan_at && agora_mono_ns() >= ob->scan_at)) {
+		*seen = ob->gen;
+		ob->scan_wanted = false;
+		if (ob->scan_at && agora_mono_ns() >= ob->scan_at)
+			ob->scan_at = 0;
+		return JOB_SCAN;
+	}
+	return JOB_WAIT;
+}
+
+/* Wait for a job: until a wake-up, stop, or ms (negative: nothing
+ * scheduled), capped by how much we can trust wake-ups; a timeout means
+ * scan. */
+static enum job
+wait_job(struct agora_outbox *ob, uint64_t *seen, long long *hint, long ms)
 {
 	pthread_mutex_lock(&ob->mu);
+	enum job j = next_job(ob, seen, hint);
+	if (j != JOB_WAIT) {
+		pthread_mutex_unlock(&ob->mu);
+		return j;
+	}
 	long cap = ob->listening ? IDLE_CAP_MS : DEGRADED_CAP_MS;
 	if (ms < 0 || ms > cap)
 		ms = cap;
-	struct timespec dl;
-	clock_gettime(CLOCK_MONOTONIC, &dl);
-	dl.tv_sec += ms / 1000;
-	dl.tv_nsec += (ms % 1000) * 1000000L;
-	if (dl.tv_nsec >= 1000000000L) {
-		dl.tv_sec++;
-		dl.tv_nsec -= 1000000000L;
-	}
-	while (!ob->stopping && ob->gen == seen)
-		if (pthread_cond_timedwait(&ob->cv, &ob->mu, &dl) == ETIMEDOUT)
+	uint64_t until = agora_mono_ns() + (uint64_t)ms * 1000000ULL;
+	ob->idle++;
+	while ((j = next_job(ob, seen, hint)) == JOB_WAIT) {
+		/* scan_at may have moved closer meanwhile */
+		uint64_t t = ob->scan_at && ob->scan_at < until ? ob->scan_at : until;
+		struct timespec dl = { (time_t)(t / 1000000000ULL), (long)(t % 1000000000ULL) };
+		if (pthread_cond_timedwait(&ob->cv, &ob->mu, &dl) == ETIMEDOUT &&
+		    agora_mono_ns() >= until) {
+			j = next_job(ob, seen, hint);
+			if (j == JOB_WAIT)
+				j = JOB_SCAN;
 			break;
+		}
+	}
+	ob->idle--;
+	pthread_mutex_unlock(&ob->mu);
+	return j;
+}
+
+/* A retry was scheduled in delay_ms: make sure a worker scans then. */
+static void
+scan_later(struct agora_outbox *ob, long delay_ms)
+{
+	uint64_t at = agora_mono_ns() + (uint64_t)delay_ms * 1000000ULL;
+	pthread_mutex_lock(&ob->mu);
+	if (!ob->scan_at || at < ob->scan_at) {
+		ob->scan_at = at;
+		pthread_cond_broadcast(&ob->cv);	/* waiters recompute their deadline */
+	}
 	pthread_mutex_unlock(&ob->mu);
 }
 
@@ -196,19 +393,39 @@ set_listening(struct agora_outbox *ob, bool on)
 	pthread_mutex_unlock(&ob->mu);
 }
 
+/* NOTIFY the other processes listening on this database, on the listener's
+ * connection.  Nothing else is in that transaction: committing it
+ * asynchronously makes PostgreSQL's notification lock a brief one. */
+static bool
+notify_others(PGconn *l)
+{
+	PGresult *r = PQexec(l, "NOTIFY agora_outbox");
+	bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+	PQclear(r);
+	return ok;
+}
+
 static void *
 listener(void *arg)
 {
 	struct agora_outbox *ob = arg;
 	PGconn *l = NULL;
 	bool warned = false;
+	int self_pid = 0;
 	for (;;) {
 		if (!l) {
 			l = PQconnectdb(ob->cfg.conninfo);
-			PGresult *r = PQstatus(l) == CONNECTION_OK ? PQexec(l, "LISTEN agora_outbox")
-								   : NULL;
+			/* Our NOTIFYs commit asynchronously (see notify_others). */
+			PGresult *r = PQstatus(l) == CONNECTION_OK
+					      ? PQexec(l, "SET synchronous_commit = off")
+					      : NULL;
 			bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
 			PQclear(r);
+			if (ok) {
+				r = PQexec(l, "LISTEN agora_outbox");
+				ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+				PQclear(r);
+			}
 			if (!ok) {
 				if (!warned)
 					agora_logf(AGORA_LOG_WARN, "outbox", "cannot listen: %s",
@@ -221,10 +438,12 @@ listener(void *arg)
 				continue;
 			}
 			warned = false;
+			self_pid = PQbackendPID(l);
 			set_listening(ob, true);
 		}
-		struct pollfd p[2] = { { ob->stop_pipe[0], POLLIN, 0 }, { PQsocket(l), POLLIN, 0 } };
-		if (poll(p, 2, -1) < 0) {
+		struct pollfd p[3] = { { ob->stop_pipe[0], POLLIN, 0 }, { PQsocket(l), POLLIN, 0 },
+				       { ob->kick_pipe[0], POLLIN, 0 } };
+		if (poll(p, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			agora_logf(AGORA_LOG_ERROR, "outbox", "poll: %s", strerror(errno));
@@ -232,7 +451,19 @@ listener(void *arg)
 		}
 		if (p[0].revents)
 			break;
-		if (!PQconsumeInput(l)) {
+		bool ok = true;
+		if (p[2].revents) {
+			char buf[64];
+			ssize_t rd = read(ob->kick_pipe[0], buf, sizeof buf);
+			(void)rd;
+			pthread_mutex_lock(&ob->mu);
+			bool want = ob->notify_wanted;
+			ob->notify_wanted = false;
+			pthread_mutex_unlock(&ob->mu);
+			if (want)
+				ok = notify_others(l);
+		}
+		if (!ok || !PQconsumeInput(l)) {
 			agora_logf(AGORA_LOG_WARN, "outbox", "listen connection lost: %s",
 				   PQerrorMessage(l));
 			set_listening(ob, false);
@@ -240,14 +471,19 @@ listener(void *arg)
 			l = NULL;
 			continue;
 		}
+		/* Our own NOTIFYs are for the others: our workers were woken
+		 * in-process already. */
 		bool woken = false;
 		PGnotify *n;
 		while ((n = PQnotifies(l))) {
-			woken = true;
+			woken |= n->be_pid != self_pid;
 			PQfreemem(n);
 		}
-		if (woken)
-			agora_outbox_wake(ob);
+		if (woken) {
+			pthread_mutex_lock(&ob->mu);
+			wake_locked(ob);
+			pthread_mutex_unlock(&ob->mu);
+		}
 	}
 	PQfinish(l);
 	return NULL;
@@ -346,7 +582,7 @@ reschedule(PGconn *c, const struct msg *m, int attempts, long delay_ms, const ch
  * count it as a failed attempt so the message is not resent in a loop, and
  * give up without the callback once the attempts are used. */
 static void
-record_failure(const struct agora_outbox *ob, PGconn *c, const struct msg *m)
+record_failure(struct agora_outbox *ob, PGconn *c, const struct msg *m)
 {
 	int attempts = m->attempts + 1;
 	const char *why = "the result could not be recorded";
@@ -357,7 +593,9 @@ record_failure(const struct agora_outbox *ob, PGconn *c, const struct msg *m)
 				    m->ref));
 		ok = bury(c, m, attempts, "gave_up", 0, NULL, why);
 	} else {
-		ok = reschedule(c, m, attempts, backoff_ms(&ob->cfg, m->attempts, 0), why);
+		long d = backoff_ms(&ob->cfg, m->attempts, 0);
+		ok = reschedule(c, m, attempts, d, why);
+		scan_later(ob, d);
 	}
 	if (!ok)
 		agora_logf(AGORA_LOG_ERROR, "outbox", "cannot record the failure of message %s",
@@ -409,11 +647,18 @@ send_msg(const struct agora_outbox *ob, const struct msg *m, struct agora_httpc_
 	return -1;	/* 408, 429, 5xx, and 1xx/3xx (not followed) */
 }
 
-/* Record the outcome of m and run the callback.  false when a statement
- * or the callback failed (the transaction is then to be rolled back to the
- * savepoint). */
-static bool
-finish(const struct agora_outbox *ob, PGconn *c, const struct msg *m, int outcome,
+/* Record the outcome of m and run the callback, in the claim's transaction
+ * (not committed here).  The callback runs under a savepoint: when it fails
+ * (leaves the transaction failed), rolling back to the savepoint undoes its
+ * writes and keeps the row ours, and the failure is recorded instead of the
+ * outcome.  The removal (delete or dead-letter) follows the callback,
+ * after the savepoint is released: deleting, inside a subtransaction, a row
+ * its parent locked makes PostgreSQL create a MultiXact per message, which
+ * every later scan over the dead row must resolve (several % of the
+ * cluster's CPU under load).  A failed statement of our own leaves the
+ * transaction failed: its COMMIT then fails (see deliver_one). */
+static void
+finish(struct agora_outbox *ob, PGconn *c, const struct msg *m, int outcome,
        const struct agora_httpc_resp *resp, const char *err)
 {
 	const struct agora_outbox_config *cfg = &ob->cfg;
@@ -424,34 +669,44 @@ finish(const struct agora_outbox *ob, PGconn *c, const struct msg *m, int outcom
 			  json_pack("{s:s, s:s, s:s?, s:i, s:I, s:s}", "id", m->id, "kind",
 				    m->kind, "ref", m->ref, "attempts", attempts, "delay_ms",
 				    (json_int_t)d, "error", err));
-		return reschedule(c, m, attempts, d, err);
+		scan_later(ob, d);
+		reschedule(c, m, attempts, d, err);
+		return;
 	}
-	bool ok;
-	if (outcome == AGORA_OUTBOX_DELIVERED) {
-		const char *p[] = { m->id };
-		ok = run(c, "agora_outbox_delete", 1, p);
-	} else {
-		if (outcome < 0)
-			outcome = AGORA_OUTBOX_GAVE_UP;
-		bool refused = outcome == AGORA_OUTBOX_REFUSED;
+	if (outcome < 0)
+		outcome = AGORA_OUTBOX_GAVE_UP;
+	bool refused = outcome == AGORA_OUTBOX_REFUSED;
+	if (outcome != AGORA_OUTBOX_DELIVERED)
 		agora_log(AGORA_LOG_WARN, refused ? "outbox: refused" : "outbox: gave up",
 			  json_pack("{s:s, s:s, s:s, s:s?, s:i, s:s}", "id", m->id, "kind",
 				    m->kind, "url", m->url, "ref", m->ref, "attempts", attempts,
 				    "error", err));
-		ok = bury(c, m, attempts, refused ? "refused" : "gave_up", resp->status,
-			  resp->body, err);
-	}
-	if (!ok)
-		return false;
 	if (cfg->on_result) {
+		if (!exec_ok(c, "SAVEPOINT agora_outbox_result"))
+			return;
 		json_t *sent = json_loads(m->body, 0, NULL);
 		json_t *reply = resp->status ? agora_httpc_json(resp) : NULL;
 		cfg->on_result(cfg->ctx, c, m->kind, m->ref, sent, resp->status, reply,
 			       (enum agora_outbox_outcome)outcome);
 		json_decref(reply);
 		json_decref(sent);
+		if (PQtransactionStatus(c) != PQTRANS_INTRANS) {
+			agora_log(AGORA_LOG_ERROR, "outbox: result not recorded",
+				  json_pack("{s:s, s:s, s:s?}", "id", m->id, "kind", m->kind, "ref",
+					    m->ref));
+			if (exec_ok(c, "ROLLBACK TO SAVEPOINT agora_outbox_result"))
+				record_failure(ob, c, m);
+			return;
+		}
+		if (!exec_ok(c, "RELEASE SAVEPOINT agora_outbox_result"))
+			return;
 	}
-	return PQtransactionStatus(c) == PQTRANS_INTRANS;
+	if (outcome == AGORA_OUTBOX_DELIVERED) {
+		const char *p[] = { m->id };
+		run(c, "agora_outbox_delete", 1, p);
+	} else {
+		bury(c, m, attempts, refused ? "refused" : "gave_up", resp->status, resp->body, err);
+	}
 }
 
 static char *
@@ -460,20 +715,35 @@ dup_col(PGresult *r, int col)
 	return PQgetisnull(r, 0, col) ? NULL : xstrdup(PQgetvalue(r, 0, col));
 }
 
-/* Claim, send and settle one due message.  1 when one was handled
- * (whatever came of it), 0 when none is due, -1 on a database error. */
+/* How a worker claims. */
+enum claim { CLAIM_ANY, CLAIM_ID, CLAIM_REF };
+
+/* Claim (by mode: the oldest due message, message `arg`, the oldest of ref
+ * `arg`), send and settle one message.  1 when one was handled (whatever
+ * came of it; *ref, heap, is its ref or NULL), 0 when none could be
+ * claimed, -1 on a database error. */
+static long next_due_ms(PGconn *c);
+
 static int
-deliver_one(struct agora_outbox *ob, PGconn *c)
+deliver_one(struct agora_outbox *ob, PGconn *c, enum claim how, const char *arg, char **ref,
+	    long *next_ms)
 {
-	/* The settling commit need not wait for the disk: if a crash loses
-	 * it, the row comes back and the message is sent again, which
-	 * receivers answer as the first time (at-least-once delivery). */
-	if (!exec_ok(c, "BEGIN") || !exec_ok(c, "SET LOCAL synchronous_commit = off"))
+	static const char *const stmts[] = { "agora_outbox_claim", "agora_outbox_claim_id",
+					     "agora_outbox_claim_ref" };
+	*ref = NULL;
+	/* The settling commit need not wait for the disk (the claim sets
+	 * synchronous_commit off for this transaction): if a crash loses it,
+	 * the row comes back and the message is sent again, which receivers
+	 * answer as the first time (at-least-once delivery). */
+	if (!exec_ok(c, "BEGIN"))
 		return -1;
-	PGresult *r = agora_db_exec(c, "agora_outbox_claim", 0, NULL);
-	enum agora_qs qs = agora_db_status(r, "agora_outbox_claim");
+	const char *p[] = { arg };
+	PGresult *r = agora_db_exec(c, stmts[how], how == CLAIM_ANY ? 0 : 1, p);
+	enum agora_qs qs = agora_db_status(r, stmts[how]);
 	if (qs != AGORA_QS_ONE) {
 		PQclear(r);
+		if (qs == AGORA_QS_NONE && next_ms)
+			*next_ms = next_due_ms(c);
 		exec_ok(c, "ROLLBACK");
 		return qs == AGORA_QS_NONE ? 0 : -1;
 	}
@@ -489,16 +759,13 @@ deliver_one(struct agora_outbox *ob, PGconn *c)
 	struct agora_httpc_resp resp;
 	char err[256] = "";
 	int outcome = send_msg(ob, &m, &resp, err, sizeof err);
-	/* The row lock was taken before the savepoint, so rolling back to it
-	 * keeps the message ours while the failure is recorded. */
-	bool ok = exec_ok(c, "SAVEPOINT agora_outbox_result") && finish(ob, c, &m, outcome, &resp, err);
-	if (!ok) {
+	finish(ob, c, &m, outcome, &resp, err);
+	/* A failed statement of finish's own: COMMIT would only roll back. */
+	bool failed = PQtransactionStatus(c) == PQTRANS_INERROR;
+	if (failed)
 		agora_log(AGORA_LOG_ERROR, "outbox: result not recorded",
 			  json_pack("{s:s, s:s, s:s?}", "id", m.id, "kind", m.kind, "ref", m.ref));
-		if (exec_ok(c, "ROLLBACK TO SAVEPOINT agora_outbox_result"))
-			record_failure(ob, c, &m);
-	}
-	if (!exec_ok(c, "COMMIT") && PQstatus(c) == CONNECTION_OK) {
+	if ((failed || !exec_ok(c, "COMMIT")) && PQstatus(c) == CONNECTION_OK) {
 		/* Unlocked now, but recording the failure keeps a COMMIT that
 		 * always fails (say, a deferred constraint the callback broke)
 		 * from resending the message in a tight loop. */
@@ -514,11 +781,26 @@ deliver_one(struct agora_outbox *ob, PGconn *c)
 			  json_pack("{s:s, s:s, s:s?, s:I}", "id", m.id, "kind", m.kind, "ref",
 				    m.ref, "status", (json_int_t)resp.status));
 	agora_httpc_resp_cleanup(&resp);
+	*ref = m.ref;
+	m.ref = NULL;
 	msg_cleanup(&m);
 	return 1;
 }
 
-/* ms until the earliest message not yet due; -1 for none (or an error). */
+/* Does ref have messages left (after one of them was settled)?  One cheap
+ * read outside a transaction before claiming: usually it has none. */
+static bool
+ref_has_more(PGconn *c, const char *ref)
+{
+	const char *p[] = { ref };
+	PGresult *r = agora_db_exec(c, "agora_outbox_has_ref", 1, p);
+	bool more = agora_db_status(r, "agora_outbox_has_ref") != AGORA_QS_NONE;
+	PQclear(r);
+	return more;
+}
+
+/* In the claim's transaction: ms until the earliest message not due at
+ * its start (at least 1); -1 for none (or an error). */
 static long
 next_due_ms(PGconn *c)
 {
@@ -533,28 +815,71 @@ next_due_ms(PGconn *c)
 	return ms;
 }
 
+/* A worker: claims the messages committed in this process by id (woken
+ * by the commit hook), then the next message of the same ref (it may have
+ * waited for the one just settled, here or in another replica); scans for
+ * any due message at start, when another process notifies, when a retry
+ * falls due and after a timeout — and keeps scanning while it finds some,
+ * so a backlog drains without waiting. */
 static void *
 worker(void *arg)
 {
 	struct agora_outbox *ob = arg;
-	for (;;) {
-		pthread_mutex_lock(&ob->mu);
-		bool stop = ob->stopping;
-		uint64_t seen = ob->gen;	/* read before looking: no lost wake-up */
-		pthread_mutex_unlock(&ob->mu);
-		if (stop)
-			break;
-		long ms = DEGRADED_CAP_MS;
+	uint64_t seen = 0;
+	char *chain = NULL;	/* the ref of the message just settled */
+	long ms = -1;		/* until the next scan, -1: the idle cap */
+	enum job j = JOB_SCAN;	/* at start: send what is due already */
+	long long hint = 0;
+	pthread_mutex_lock(&ob->mu);
+	seen = ob->gen;
+	pthread_mutex_unlock(&ob->mu);
+	PGconn *tuned = NULL;
+	while (j != JOB_STOP) {
 		PGconn *c = agora_db_conn();
-		if (c) {
-			int n = deliver_one(ob, c);
+		if (c && c != tuned) {
+			/* The outbox is a queue: few live rows among many dead
+			 * ones (a deleted row stays until no open transaction
+			 * can see it, and workers hold theirs across a send).
+			 * A plan cached while the table looked small would scan
+			 * all of them; every lookup here has an index. */
+			PGresult *sr = PQexec(c, "SET enable_seqscan = off");
+			PQclear(sr);
+			tuned = c;
+		}
+		if (!c) {
+			free(chain);
+			chain = NULL;
+			j = wait_job(ob, &seen, &hint, DEGRADED_CAP_MS);
+			continue;
+		}
+		char *ref = NULL;
+		int n = 0;
+		if (chain) {
+			n = ref_has_more(c, chain) ? deliver_one(ob, c, CLAIM_REF, chain, &ref, NULL) : 0;
+			free(chain);
+			chain = ref;
 			if (n > 0)
 				continue;
-			if (n == 0)
-				ms = next_due_ms(c);
 		}
-		wait_for(ob, seen, ms);
+		if (j == JOB_HINT) {
+			char id[24];
+			snprintf(id, sizeof id, "%lld", hint);
+			deliver_one(ob, c, CLAIM_ID, id, &chain, NULL);
+			j = JOB_WAIT;	/* done with it: the next job, without waiting if any */
+		} else if (j == JOB_SCAN) {
+			ms = -1;
+			n = deliver_one(ob, c, CLAIM_ANY, NULL, &chain, &ms);
+			if (n > 0)
+				continue;	/* scan again: a backlog drains */
+			if (n < 0)
+				ms = DEGRADED_CAP_MS;
+		}
+		if (chain)
+			continue;
+		j = wait_job(ob, &seen, &hint, ms);
+		ms = -1;
 	}
+	free(chain);
 	agora_db_close();
 	return NULL;
 }
@@ -586,6 +911,7 @@ agora_outbox_start(const struct agora_outbox_config *cfg)
 	if (c->timeout_ms <= 0)
 		c->timeout_ms = 10000;
 	ob->stop_pipe[0] = ob->stop_pipe[1] = -1;
+	ob->kick_pipe[0] = ob->kick_pipe[1] = -1;
 	pthread_mutex_init(&ob->mu, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
@@ -594,12 +920,14 @@ agora_outbox_start(const struct agora_outbox_config *cfg)
 	pthread_condattr_destroy(&ca);
 	ob->workers = xcalloc(c->workers, sizeof *ob->workers);
 	if (pipe2(ob->stop_pipe, O_CLOEXEC) != 0 ||
+	    pipe2(ob->kick_pipe, O_CLOEXEC | O_NONBLOCK) != 0 ||
 	    pthread_create(&ob->listener, NULL, listener, ob) != 0)
 		goto fail;
 	ob->listener_started = true;
 	for (; ob->nworkers < c->workers; ob->nworkers++)
 		if (pthread_create(&ob->workers[ob->nworkers], NULL, worker, ob) != 0)
 			goto fail;
+	reg_add(ob);
 	agora_log(AGORA_LOG_INFO, "outbox: started",
 		  json_pack("{s:i, s:i}", "workers", (int)c->workers, "max_attempts",
 			    (int)c->max_attempts));
@@ -615,6 +943,7 @@ agora_outbox_stop(struct agora_outbox *ob)
 {
 	if (!ob)
 		return;
+	reg_remove(ob);
 	pthread_mutex_lock(&ob->mu);
 	ob->stopping = true;
 	pthread_cond_broadcast(&ob->cv);
@@ -627,9 +956,12 @@ agora_outbox_stop(struct agora_outbox *ob)
 		pthread_join(ob->listener, NULL);
 	for (unsigned i = 0; i < ob->nworkers; i++)
 		pthread_join(ob->workers[i], NULL);
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 2; i++) {
 		if (ob->stop_pipe[i] >= 0)
 			close(ob->stop_pipe[i]);
+		if (ob->kick_pipe[i] >= 0)
+			close(ob->kick_pipe[i]);
+	}
 	pthread_cond_destroy(&ob->cv);
 	pthread_mutex_destroy(&ob->mu);
 	free(ob->workers);

@@ -8,8 +8,10 @@
  * self-issued participant token, exponential backoff on transport errors,
  * 408, 429 and 5xx, dead-lettering on other 4xx and after max_attempts.
  * Delivery is at least once (receivers de-duplicate); messages with the
- * same ref are delivered in id order.  A commit wakes the workers at once
- * through NOTIFY agora_outbox; nothing polls on the hot path.
+ * same ref are delivered in id order.  A commit wakes a worker at once —
+ * inside agora_db_tx through its commit hook (no NOTIFY in the
+ * transaction), otherwise through NOTIFY agora_outbox; nothing polls on the
+ * hot path.
  */
 #ifndef AGORA_OUTBOX_H
 #define AGORA_OUTBOX_H
@@ -65,8 +67,13 @@ struct agora_outbox_config {
 struct agora_outbox;
 
 /* Queue a message inside the caller's open transaction on c (a connection
- * from agora_db_conn()): INSERT into outbox plus pg_notify('agora_outbox'),
- * which PostgreSQL delivers at commit.  body must be a JSON object
+ * from agora_db_conn()): INSERT into outbox.  Inside agora_db_tx, its commit
+ * hook then hands the message to a worker of this process (and other
+ * processes are notified after the commit when none is idle here); in a
+ * transaction of the caller's own, the INSERT comes with
+ * pg_notify('agora_outbox'), which PostgreSQL delivers at commit — and which
+ * serialises that commit with every other notifying commit of the cluster
+ * across its WAL flush.  body must be a JSON object
  * (borrowed); ref (may be NULL) is an opaque correlation string handed back
  * to on_result and orders messages: those with the same ref are delivered
  * in the order they were put.  ONE on success, RETRY on a serialization
@@ -87,9 +94,9 @@ struct agora_outbox *agora_outbox_start(const struct agora_outbox_config *cfg);
  * a request finishes it first (at most timeout_ms).  Accepts NULL. */
 void agora_outbox_stop(struct agora_outbox *ob);
 
-/* Make the workers look for due messages now: for a put committed in this
- * process, to save the NOTIFY round trip (NOTIFY still covers other
- * processes and replicas).  Cheap; safe from any thread. */
+/* Make a worker look for due messages now, for a commit the outbox could
+ * not see (puts inside agora_db_tx need no call: the commit hook wakes a
+ * worker for each).  Cheap; safe from any thread. */
 void agora_outbox_wake(struct agora_outbox *ob);
 
 #endif

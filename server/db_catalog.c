@@ -456,17 +456,23 @@ sql_start(struct sql *s, const struct cat_query *q)
 		s->q = param(s, q->q);
 }
 
-static PGresult *
-exec_sql(PGconn *c, struct sql *s, const char *what)
+/* At debug level the statement and its parameters are logged: the
+ * catalog benchmark replays them through pgbench. */
+static void
+log_sql(struct sql *s, const char *what)
 {
 	agora_buf_append(&s->b, "", 0);
-	/* At debug level the statement and its parameters are logged: the
-	 * catalog benchmark replays them through pgbench. */
 	json_t *params = json_array();
 	for (int i = 0; i < s->n; i++)
 		json_array_append_new(params, json_string(s->params[i]));
 	agora_log(AGORA_LOG_DEBUG, "catalog sql",
 		  json_pack("{s:s, s:s, s:o}", "query", what, "sql", s->b.data, "params", params));
+}
+
+static PGresult *
+exec_sql(PGconn *c, struct sql *s, const char *what)
+{
+	log_sql(s, what);
 	PGresult *r = PQexecParams(c, s->b.data, s->n, NULL, s->params, NULL, NULL, 0);
 	if (!r)
 		r = PQmakeEmptyPGresult(c, PGRES_FATAL_ERROR);
@@ -610,7 +616,34 @@ db_catalog_dataset_get(const char *id, const char *caller, json_t **out)
 	result_json(&s);
 	base_where(&s, NULL);
 	agora_buf_printf(&s.b, " AND d.id = $%d", param(&s, id));
-	PGresult *r = exec_sql(c, &s, "catalog dataset");
+	/* Every negotiation reads a dataset twice (the consumer's connector,
+	 * then the request's check), and planning this statement costs more
+	 * than running it: prepared once per connection, for each of the two
+	 * texts (with and without a caller). */
+	static _Thread_local PGconn *prepared_on[2];
+	const char *name = caller ? "catalog_dataset_get_caller" : "catalog_dataset_get";
+	int k = caller ? 1 : 0;
+	log_sql(&s, "catalog dataset");
+	PGresult *r = NULL;
+	if (prepared_on[k] == c) {
+		r = PQexecPrepared(c, name, s.n, s.params, NULL, NULL, 0);
+		const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+		if (!r || (st && !strcmp(st, "26000"))) {	/* not there: a new connection */
+			PQclear(r);
+			r = NULL;
+			prepared_on[k] = NULL;
+		}
+	}
+	if (!r) {
+		PGresult *pr = PQprepare(c, name, s.b.data, s.n, NULL);
+		if (PQresultStatus(pr) == PGRES_COMMAND_OK) {
+			prepared_on[k] = c;
+			r = PQexecPrepared(c, name, s.n, s.params, NULL, NULL, 0);
+		}
+		PQclear(pr);
+	}
+	if (!r)
+		r = exec_sql(c, &s, "catalog dataset");
 	enum agora_qs qs = agora_db_status(r, "catalog_dataset");
 	if (qs == AGORA_QS_ONE)
 		*out = json_loads(PQgetvalue(r, 0, 0), 0, NULL);

@@ -20,6 +20,15 @@ const struct agora_stmt db_ledger_stmts[] = {
 	  " h AS (UPDATE ledger_head SET tree_size = $1::bigint + 1, root_hash = decode($5, 'hex'),"
 	  "  frontier = decode($6, 'hex') WHERE tree_size = $1::bigint RETURNING tree_size)"
 	  " SELECT pg_notify('agora_ledger', h.tree_size::text) FROM e, h" },
+	/* The same without the NOTIFY (ledger_append in agora_db_tx: the commit
+	 * hook wakes the sequencer instead). */
+	{ "ledger_insert_quiet",
+	  "WITH e AS (INSERT INTO ledger_entries (idx, kind, entry, leaf_hash)"
+	  "  VALUES ($1, $2, $3::jsonb, decode($4, 'hex')) RETURNING idx),"
+	  " h AS (UPDATE ledger_head SET tree_size = $1::bigint + 1, root_hash = decode($5, 'hex'),"
+	  "  frontier = decode($6, 'hex') WHERE tree_size = $1::bigint RETURNING tree_size)"
+	  " SELECT h.tree_size FROM e, h" },
+	{ "ledger_commit_async", "SELECT set_config('synchronous_commit', 'off', true)" },
 	{ "ledger_sth_latest",
 	  "SELECT tree_size, encode(root_hash, 'hex'), " AGORA_SQL_TS("signed_at") ","
 	  " extract(epoch FROM signed_at)::bigint, signature"
@@ -54,6 +63,12 @@ enum agora_qs
 db_ledger_lock_sign(PGconn *c)
 {
 	return exec_status(c, "ledger_lock_sign", 0, NULL);
+}
+
+enum agora_qs
+db_ledger_commit_async(PGconn *c)
+{
+	return exec_status(c, "ledger_commit_async", 0, NULL);
 }
 
 /* Hex of n hashes (heap). */
@@ -109,7 +124,7 @@ out:
 enum agora_qs
 db_ledger_insert(PGconn *c, long long idx, const char *kind, const char *entry,
 		 const uint8_t leaf[32], const uint8_t root[32], const uint8_t (*frontier)[32],
-		 size_t nfrontier)
+		 size_t nfrontier, bool notify)
 {
 	char sidx[24], lh[65], rh[65];
 	snprintf(sidx, sizeof sidx, "%lld", idx);
@@ -117,7 +132,7 @@ db_ledger_insert(PGconn *c, long long idx, const char *kind, const char *entry,
 	agora_merkle_to_hex(root, rh);
 	char *fh = hashes_hex(frontier, nfrontier);
 	const char *p[] = { sidx, kind, entry, lh, rh, fh };
-	enum agora_qs qs = exec_status(c, "ledger_insert", 6, p);
+	enum agora_qs qs = exec_status(c, notify ? "ledger_insert" : "ledger_insert_quiet", 6, p);
 	free(fh);
 	/* A taken index or a head that moved: someone appended without the
 	 * lock, or the caller's snapshot predates the lock (SERIALIZABLE). */

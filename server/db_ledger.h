@@ -4,6 +4,7 @@
 #define AGORA_DB_LEDGER_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,13 +33,17 @@ enum agora_qs db_ledger_head(PGconn *c, long long *size, uint8_t root[32],
 			     uint8_t (**frontier)[32], size_t *nfrontier);
 
 /* Store entry idx (canonical JSON text) and move the head from size idx
- * to idx + 1 with the new root and frontier, notifying channel
- * agora_ledger on commit.  ONE; RETRY when the head moved meanwhile
+ * to idx + 1 with the new root and frontier; with notify, also notify
+ * channel agora_ledger on commit.  ONE; RETRY when the head moved meanwhile
  * (another writer got in: cannot happen under the append lock in READ
  * COMMITTED); HARD_ERROR otherwise. */
 enum agora_qs db_ledger_insert(PGconn *c, long long idx, const char *kind, const char *entry,
 			       const uint8_t leaf[32], const uint8_t root[32],
-			       const uint8_t (*frontier)[32], size_t nfrontier);
+			       const uint8_t (*frontier)[32], size_t nfrontier, bool notify);
+
+/* Let the open transaction on c commit without waiting for the WAL flush
+ * (SET LOCAL synchronous_commit = off). */
+enum agora_qs db_ledger_commit_async(PGconn *c);
 
 /* The newest STH (out->signature heap): ONE or NONE. */
 enum agora_qs db_ledger_sth_latest(PGconn *c, struct db_ledger_sth *out);

@@ -31,10 +31,19 @@ const struct agora_stmt db_participant_stmts[] = {
 	  "SELECT p.status, k.jwk::text FROM participants p"
 	  " LEFT JOIN participant_keys k ON k.participant_id = p.id AND k.kid = $2"
 	  " WHERE p.id = $1" },
+	/* Each runs as a transaction of its own and commits without waiting
+	 * for the WAL flush (set_config(…, true) lasts until that commit):
+	 * docs/DECISIONS.md, "replay cache", says why losing one in a crash is
+	 * harmless.  Never call them inside a transaction — it would commit
+	 * asynchronously too. */
 	{ "token_seen",
 	  "INSERT INTO seen_tokens (participant_id, jti, expires_at)"
-	  " VALUES ($1, $2, to_timestamp($3)) ON CONFLICT DO NOTHING" },
-	{ "token_purge", "DELETE FROM seen_tokens WHERE expires_at < now() - interval '2 minutes'" },
+	  " SELECT $1, $2, to_timestamp($3)"
+	  " FROM (SELECT set_config('synchronous_commit', 'off', true)) async"
+	  " ON CONFLICT DO NOTHING" },
+	{ "token_purge",
+	  "DELETE FROM seen_tokens WHERE expires_at < now() - interval '2 minutes'"
+	  " AND set_config('synchronous_commit', 'off', true) IS NOT NULL" },
 	{ NULL, NULL }
 };
 
@@ -194,7 +203,7 @@ db_token_seen(const char *participant, const char *jti, long long expires_at)
 {
 	static _Atomic unsigned calls;
 	PGconn *c = agora_db_conn();
-	if (!c)
+	if (!c || PQtransactionStatus(c) != PQTRANS_IDLE)	/* see token_seen */
 		return AGORA_QS_HARD_ERROR;
 	/* Expired entries are dropped now and then, on the request path but
 	 * rarely: one statement in 256 calls. */

@@ -52,6 +52,9 @@ ledger_frontier_root(const uint8_t (*frontier)[32], size_t k, uint8_t out[32])
 
 /* ---- appending ------------------------------------------------------------ */
 
+static void sequencer_wake(void *arg, unsigned times);
+static bool sequencer_running(void);
+
 static const char *const kinds[] = {
 	LEDGER_KIND_PARTICIPANT_REGISTERED, LEDGER_KIND_AGREEMENT, LEDGER_KIND_REVOKED,
 	LEDGER_KIND_TRANSFER_STARTED, LEDGER_KIND_TRANSFER_COMPLETED, LEDGER_KIND_DELETED,
@@ -148,7 +151,12 @@ ledger_append(PGconn *c, const char *kind, const json_t *entry, long long *index
 		memcpy(f, front, nf * 32);
 	size_t k = ledger_frontier_append(f, (uint64_t)size, leaf);
 	ledger_frontier_root((const uint8_t(*)[32])f, k, root);
-	qs = db_ledger_insert(c, size, kind, canon, leaf, root, (const uint8_t(*)[32])f, k);
+	/* In agora_db_tx the sequencer of this process is woken after the
+	 * commit; elsewhere (or with no sequencer here) by a NOTIFY in the
+	 * transaction, which PostgreSQL serialises with every other notifying
+	 * commit across the WAL flush. */
+	bool hooked = sequencer_running() && agora_db_after_commit(sequencer_wake, NULL);
+	qs = db_ledger_insert(c, size, kind, canon, leaf, root, (const uint8_t(*)[32])f, k, !hooked);
 	if (qs == AGORA_QS_ONE && index)
 		*index = size;
 out:
@@ -186,7 +194,27 @@ static struct {
 	pthread_t thread;
 	bool running;
 	int stop_pipe[2];
-} g = { .stop_pipe = { -1, -1 } };
+	int wake_pipe[2];	/* appends committed in this process */
+} g = { .stop_pipe = { -1, -1 }, .wake_pipe = { -1, -1 } };
+
+static bool
+sequencer_running(void)
+{
+	return g.running;
+}
+
+/* agora_db_tx committed an append: the sequencer signs a head for it (and
+ * whatever else committed meanwhile — one byte or many, one signature). */
+static void
+sequencer_wake(void *arg, unsigned times)
+{
+	(void)arg;
+	(void)times;
+	if (g.wake_pipe[1] >= 0) {
+		ssize_t w = write(g.wake_pipe[1], "a", 1);
+		(void)w;	/* full: a wake-up is pending anyway */
+	}
+}
 
 /* The signed members {"treeSize","timestamp","rootHash"}. */
 static json_t *
@@ -202,7 +230,15 @@ static enum agora_qs
 sign_tx(PGconn *c, void *ctx)
 {
 	(void)ctx;
-	enum agora_qs qs = db_ledger_lock_sign(c);
+	/* An STH commits without waiting for the disk.  Every head it signs
+	 * is durable already (appends commit synchronously); whatever hands an
+	 * STH on durably (a receipt in a negotiation's state) commits after it,
+	 * and WAL is flushed in order, so the STH is on disk by then.  What a
+	 * crash can lose is an STH only a reader of /ledger/sth saw: the next
+	 * one signed covers the same or a longer prefix of the same log. */
+	enum agora_qs qs = db_ledger_commit_async(c);
+	if (qs >= 0)
+		qs = db_ledger_lock_sign(c);
 	if (qs < 0)
 		return qs;
 	long long size;
@@ -241,23 +277,35 @@ ledger_sign_head(void)
 	return agora_db_tx(sign_tx, NULL, false);
 }
 
-json_t *
-ledger_sth(void)
+/* The newest STH as JSON, signing one first unless it has at least
+ * min_size entries (min_size < 0: unless it covers the committed head). */
+static json_t *
+sth_covering(long long min_size)
 {
-	if (ledger_sign_head() < 0)
-		return NULL;
 	PGconn *c = agora_db_conn();
 	if (!c)
 		return NULL;
 	struct db_ledger_sth s = { 0 };
-	if (db_ledger_sth_latest(c, &s) != AGORA_QS_ONE) {
+	enum agora_qs qs = min_size >= 0 ? db_ledger_sth_latest(c, &s) : AGORA_QS_NONE;
+	if (qs < 0 || (qs == AGORA_QS_ONE && s.tree_size < min_size) || qs == AGORA_QS_NONE) {
 		free(s.signature);
-		return NULL;
+		s.signature = NULL;
+		if (ledger_sign_head() < 0 || !(c = agora_db_conn()) ||
+		    db_ledger_sth_latest(c, &s) != AGORA_QS_ONE) {
+			free(s.signature);
+			return NULL;
+		}
 	}
 	json_t *o = sth_body(&s);
 	json_object_set_new(o, "signature", json_string(s.signature));
 	free(s.signature);
 	return o;
+}
+
+json_t *
+ledger_sth(void)
+{
+	return sth_covering(-1);
 }
 
 /* The sequencer: sleeps on its LISTEN connection (and the stop pipe) and
@@ -288,20 +336,27 @@ sequencer(void *arg)
 			/* Appends committed while nobody listened. */
 			ledger_sign_head();
 		}
-		struct pollfd p[2] = { { g.stop_pipe[0], POLLIN, 0 }, { PQsocket(l), POLLIN, 0 } };
-		if (poll(p, 2, -1) < 0) {
+		struct pollfd p[3] = { { g.stop_pipe[0], POLLIN, 0 }, { PQsocket(l), POLLIN, 0 },
+				       { g.wake_pipe[0], POLLIN, 0 } };
+		if (poll(p, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
 		}
 		if (p[0].revents)
 			break;
+		bool woken = false;
+		if (p[2].revents) {
+			char buf[256];
+			while (read(g.wake_pipe[0], buf, sizeof buf) > 0)
+				;
+			woken = true;
+		}
 		if (!PQconsumeInput(l)) {
 			PQfinish(l);
 			l = NULL;
 			continue;
 		}
-		bool woken = false;
 		PGnotify *n;
 		while ((n = PQnotifies(l))) {
 			woken = true;
@@ -323,7 +378,7 @@ ledger_start(const struct agora_key *key, const char *kid, const char *conninfo)
 	g.conninfo = xstrdup(conninfo);
 	if (ledger_sign_head() < 0)
 		agora_logf(AGORA_LOG_WARN, "ledger", "could not sign the initial tree head");
-	if (pipe2(g.stop_pipe, O_CLOEXEC) != 0 ||
+	if (pipe2(g.stop_pipe, O_CLOEXEC) != 0 || pipe2(g.wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0 ||
 	    pthread_create(&g.thread, NULL, sequencer, NULL) != 0) {
 		agora_logf(AGORA_LOG_ERROR, "ledger", "cannot start the sequencer: %s",
 			   strerror(errno));
@@ -342,11 +397,16 @@ ledger_stop(void)
 		pthread_join(g.thread, NULL);
 		g.running = false;
 	}
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 2; i++) {
 		if (g.stop_pipe[i] >= 0) {
 			close(g.stop_pipe[i]);
 			g.stop_pipe[i] = -1;
 		}
+		if (g.wake_pipe[i] >= 0) {
+			close(g.wake_pipe[i]);
+			g.wake_pipe[i] = -1;
+		}
+	}
 	free(g.conninfo);
 	g.conninfo = NULL;
 }
@@ -434,7 +494,8 @@ ledger_receipt(long long index)
 {
 	if (index < 0)
 		return NULL;
-	json_t *sth = ledger_sth();
+	/* The sequencer has usually signed a head covering it already. */
+	json_t *sth = sth_covering(index + 1);
 	if (!sth)
 		return NULL;
 	long long size = (long long)json_integer_value(json_object_get(sth, "treeSize"));

@@ -4,8 +4,9 @@
  *
  * Writers call ledger_append() inside their own transaction, so an entry
  * commits or rolls back with the state change it records.  A sequencer
- * thread, woken by PostgreSQL NOTIFY when appends commit, signs a tree
- * head covering everything committed so far (one STH per batch).
+ * thread, woken when appends commit (agora_db_tx's commit hook; NOTIFY for
+ * appends in a transaction of the caller's own), signs a tree head
+ * covering everything committed so far (one STH per batch).
  *
  * Jansson ownership: functions returning json_t * return a new reference;
  * json_t * arguments are borrowed.

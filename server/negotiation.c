@@ -512,9 +512,8 @@ broker_neg_request(const struct broker *b, const char *sender, const json_t *msg
 				     "the database is unavailable; retry later");
 			goto out;
 		}
+		/* The outbox's commit hook wakes a worker for what it queued. */
 		qs = agora_db_tx(request_new_tx, &x, false);
-		if (qs == AGORA_QS_ONE && x.sent)
-			agora_outbox_wake(outbox);
 	}
 	/* Known already (or inserted concurrently meanwhile). */
 	if (qs == AGORA_QS_ONE && !out->body)
@@ -890,8 +889,6 @@ broker_neg_message(const struct broker *b, enum neg_leg leg, const char *sender,
 	} else if (qs < 0 || qs == AGORA_QS_CONFLICT || !out->body) {
 		answer_error(out, 503, m.provider_pid, m.consumer_pid, "unavailable",
 			     "the broker cannot process this now; retry later");
-	} else if (x.sent) {
-		agora_outbox_wake(outbox);
 	}
 	json_decref(receipt);
 }

@@ -158,3 +158,46 @@ Test(db, other_errors_are_not_retried)
 	/* The connection is usable afterwards. */
 	cr_assert(agora_db_ping());
 }
+
+/* agora_db_after_commit: hooks run once per (hook, arg) after the commit,
+ * with how often they were asked for; never for a rolled back attempt (a
+ * retried transaction starts without hooks), never outside agora_db_tx. */
+static struct {
+	int runs;
+	unsigned times;
+	long rows_seen;		/* rows of t the hook could see: the commit is visible */
+} hooked;
+
+static void
+count_hook(void *arg, unsigned times)
+{
+	(void)arg;
+	hooked.runs++;
+	hooked.times = times;
+	hooked.rows_seen = harness_db_count(conninfo, "SELECT count(*) FROM t WHERE id > 100");
+}
+
+static enum agora_qs
+hooking_fn(PGconn *c, void *arg)
+{
+	struct retry_ctx *ctx = arg;
+	cr_assert_eq(agora_db_after_commit(count_hook, NULL), 1, "first time in this attempt");
+	cr_assert_eq(agora_db_after_commit(count_hook, NULL), 2);
+	return retry_fn(c, ctx);
+}
+
+Test(db, after_commit_hooks_run_after_the_commit_only)
+{
+	prepare_db();
+	cr_assert_eq(agora_db_after_commit(count_hook, NULL), 0, "outside agora_db_tx: refused");
+	struct retry_ctx ctx = { 0, "40001", 1, 0 };
+	cr_assert_eq(agora_db_tx(hooking_fn, &ctx, true), AGORA_QS_ONE);
+	cr_assert_eq(ctx.calls, 2, "one failure, then success");
+	cr_assert_eq(hooked.runs, 1, "once, for the attempt that committed");
+	cr_assert_eq(hooked.times, 2);
+	cr_assert_eq(hooked.rows_seen, 1, "after the commit: its row is visible to others");
+	struct retry_ctx bad = { 0, "22023", 1, 10 };
+	cr_assert_eq(agora_db_tx(hooking_fn, &bad, false), AGORA_QS_HARD_ERROR);
+	cr_assert_eq(hooked.runs, 1, "not for a rollback");
+	cr_assert_eq(agora_db_after_commit(count_hook, NULL), 0, "and not after the transaction");
+}

@@ -854,3 +854,58 @@ Test(outbox, put_refuses_bad_arguments)
 	struct agora_outbox_config cfg = { .conninfo = conninfo };
 	cr_assert_null(agora_outbox_start(&cfg), "key, kid and self_id are required");
 }
+
+/* Puts inside agora_db_tx: the transaction carries no NOTIFY (PostgreSQL
+ * would serialise its commit with every other notifying one); the commit
+ * hook hands the ids to this process's workers, which claim them at once.
+ * With workers idle here, nobody else is notified either. */
+struct tx_put {
+	const char *msg, *ref;
+	bool fail;
+};
+
+static enum agora_qs
+tx_put_fn(PGconn *c, void *ctx)
+{
+	const struct tx_put *t = ctx;
+	put(c, "/ok", t->msg, t->ref);
+	return t->fail ? AGORA_QS_HARD_ERROR : AGORA_QS_ONE;
+}
+
+Test(outbox, put_in_agora_db_tx_is_woken_after_commit_without_notify)
+{
+	struct agora_outbox *ob = start(SELF_A, 0, 0, 0, 0);
+	wait_listening();
+	PGconn *l = PQconnectdb(conninfo);
+	PGresult *r = PQexec(l, "LISTEN agora_outbox");
+	cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK);
+	PQclear(r);
+	double lat[5];
+	for (int i = 0; i < 5; i++) {
+		char msg[32];
+		snprintf(msg, sizeof msg, "tx%d", i);
+		struct tx_put t = { msg, "ref-tx", false };
+		uint64_t t0 = agora_mono_ns();
+		cr_assert_eq(agora_db_tx(tx_put_fn, &t, false), AGORA_QS_ONE);
+		WAIT_UNTIL(peer_count(NULL, msg) == 1, 3000);
+		struct seen_req s;
+		cr_assert(peer_req(msg, 0, &s), "%s was not delivered", msg);
+		lat[i] = ms_since(t0, s.t_ns);
+		cr_assert_lt(lat[i], 2000.0, "commit → peer took %.1f ms", lat[i]);
+		usleep(20 * 1000);
+	}
+	qsort(lat, 5, sizeof lat[0], cmp_double);
+	fprintf(stderr, "outbox: agora_db_tx commit → peer: median %.2f ms\n", lat[2]);
+	/* A rolled back one is neither sent nor woken for. */
+	struct tx_put bad = { "tx-ghost", "ref-tx", true };
+	cr_assert_eq(agora_db_tx(tx_put_fn, &bad, false), AGORA_QS_HARD_ERROR);
+	usleep(300 * 1000);
+	cr_assert_eq(peer_count(NULL, "tx-ghost"), 0);
+	cr_assert(PQconsumeInput(l));
+	PGnotify *n = PQnotifies(l);
+	cr_assert_null(n, "no NOTIFY while this process had idle workers");
+	PQfreemem(n);
+	PQfinish(l);
+	agora_outbox_stop(ob);
+	cr_assert_eq(db_count("SELECT count(*) FROM outbox"), 0);
+}
