@@ -336,10 +336,21 @@ authorize(const char *id, const char *token, bool use_cache, enum agora_error *e
 		auth_remember(id, agora_now() + recheck);
 	} else {
 		*e = AGORA_E_USAGE_DENIED;
-		char *why = json_dumps(json_object_get(ans, "reasons"), JSON_COMPACT | JSON_ENCODE_ANY);
+		/* The broker's reasons as one readable sentence. */
+		struct agora_buf why;
+		agora_buf_init(&why);
+		size_t i;
+		json_t *v;
+		json_array_foreach(json_object_get(ans, "reasons"), i, v) {
+			if (json_is_string(v)) {
+				agora_buf_puts(&why, why.len ? "; " : "");
+				agora_buf_puts(&why, json_string_value(v));
+			}
+		}
+		agora_buf_append(&why, "", 0);
 		snprintf(detail, dlen, "%s: %s", sget(ans, "code") ? sget(ans, "code") : "denied",
-			 why ? why : "");
-		free(why);
+			 why.len ? why.data : "not permitted now");
+		agora_buf_cleanup(&why);
 	}
 	json_decref(ans);
 	return allow;
@@ -1635,6 +1646,19 @@ do_push(json_t *t)
 	free(authz);
 	hs = curl_slist_append(hs, "Content-Type: application/octet-stream");
 	hs = curl_slist_append(hs, "Expect:");
+	/* The digest of what we push (RFC 9530): the consumer checks it. */
+	uint8_t raw[32];
+	const char *hex = sget(ds, "sha256");
+	for (int i = 0; i < 32; i++) {
+		unsigned v;
+		sscanf(hex + 2 * i, "%2x", &v);
+		raw[i] = (uint8_t)v;
+	}
+	char *b64 = agora_b64_encode(raw, 32);
+	char *digest = xasprintf("Repr-Digest: sha-256=:%s:", b64);
+	hs = curl_slist_append(hs, digest);
+	free(b64);
+	free(digest);
 	curl_easy_setopt(cu, CURLOPT_URL, endpoint);
 	curl_easy_setopt(cu, CURLOPT_UPLOAD, 1L);
 	curl_easy_setopt(cu, CURLOPT_READDATA, f);
@@ -1883,7 +1907,20 @@ conn_push_put(struct agora_req *r)
 		json_object_set_new(t, "bytes", json_integer(p->bytes));
 		json_object_set_new(t, "sha256", json_string(hex));
 		json_object_set_new(t, "received_at", json_string(now));
-		save(t, "bytes", "sha256", "received_at", NULL);
+		/* The provider's Repr-Digest, when it sent one. */
+		const char *rd = agora_req_header(r, "Repr-Digest");
+		const char *v = rd ? strstr(rd, "sha-256=:") : NULL;
+		const char *end = v ? strchr(v + 9, ':') : NULL;
+		size_t rl = 0;
+		uint8_t *raw = end ? agora_b64_decode(v + 9, (size_t)(end - v - 9), &rl) : NULL;
+		if (raw && rl == 32) {
+			char want[65];
+			agora_hex(raw, 32, want);
+			json_object_set_new(t, "expected_sha256", json_string(want));
+			json_object_set_new(t, "verified", json_boolean(!strcmp(want, hex)));
+		}
+		free(raw);
+		save(t, "bytes", "sha256", "received_at", "expected_sha256", "verified", NULL);
 	}
 	json_decref(t);
 	dataplane_wake(p->id);

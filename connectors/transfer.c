@@ -389,6 +389,11 @@ rx_tx(PGconn *db, void *arg)
 		const char *sha = sget(x->body, "agora:sha256");
 		if (x->role == AGORA_DSP_CONSUMER && sha && !sget(t, "expected_sha256"))
 			json_object_set_new(t, "expected_sha256", json_string(sha));
+		/* Received already (a push): what the provider says it sent
+		 * decides whether what we got is verified. */
+		if (x->role == AGORA_DSP_CONSUMER && sget(t, "sha256") && sget(t, "expected_sha256"))
+			json_object_set_new(t, "verified",
+					    json_boolean(str_eq(sget(t, "sha256"), sget(t, "expected_sha256"))));
 		x->wake = true;
 		break;
 	}
