@@ -187,7 +187,8 @@ check_dataset(struct agora_req *r, const json_t *doc, bool full)
 		return false;
 	}
 	const char *mt = json_string_value(media);
-	if (mt && (!strchr(mt, '/') || strspn(mt, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$&^_.+-/") != strlen(mt))) {
+	if (mt && (!strchr(mt, '/') || strchr(mt, '/') != strrchr(mt, '/') || mt[0] == '/' ||
+		   mt[strlen(mt) - 1] == '/' || strspn(mt, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$&^_.+-/") != strlen(mt))) {
 		agora_reply_error(r, AGORA_E_INVALID_REQUEST, "field 'mediaType' must be a media type such as text/csv");
 		return false;
 	}
