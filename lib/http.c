@@ -398,7 +398,31 @@ free_params(struct agora_req *r)
 	}
 }
 
-/* Find the route; on a path match with the wrong method, 405 with Allow. */
+/* Jansson's and PostgreSQL's idea of a valid string: UTF-8, no NUL. */
+static bool
+utf8_ok(const char *s)
+{
+	json_t *j = s ? json_string(s) : NULL;
+	json_decref(j);
+	return j != NULL;
+}
+
+static enum MHD_Result
+query_utf8(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	(void)kind;
+	const char **bad = cls;
+	if (!utf8_ok(key) || (value && !utf8_ok(value))) {
+		*bad = key;
+		return MHD_NO;
+	}
+	return MHD_YES;
+}
+
+/* Find the route; on a path match with the wrong method, 405 with Allow.
+ * A path or query parameter that is not UTF-8 (after unescaping) is
+ * refused here: it names nothing, and it would reach error details, DSP
+ * messages and PostgreSQL, which all refuse it. */
 static enum MHD_Result
 route(struct request *rq, const char *method)
 {
@@ -418,6 +442,14 @@ route(struct request *rq, const char *method)
 				match(rt->pattern, rq->req.path, &rq->req);
 				rq->req.route = rt;
 				agora_buf_cleanup(&allow);
+				if (!utf8_ok(rq->req.path))
+					return agora_reply_error(&rq->req, AGORA_E_NOT_FOUND,
+								 "no resource at this path (not UTF-8)");
+				const char *bad = NULL;
+				MHD_get_connection_values(rq->req.conn, MHD_GET_ARGUMENT_KIND, query_utf8, &bad);
+				if (bad)
+					return agora_reply_error(&rq->req, AGORA_E_INVALID_QUERY,
+								 "a query parameter is not valid UTF-8");
 				return MHD_YES;
 			}
 			agora_buf_printf(&allow, "%s%s", allow.len ? ", " : "", rt->method);
