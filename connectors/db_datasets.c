@@ -49,7 +49,9 @@ const struct agora_stmt db_dataset_stmts[] = {
 	{ "dataset_list",
 	  "SELECT doc::text FROM dataset_docs v JOIN datasets d USING (id)"
 	  " WHERE ($1::text IS NULL OR d.id > $1)"
-	  " AND ($2::text IS NULL OR d.title ILIKE '%' || $2 || '%' OR d.description ILIKE '%' || $2 || '%')"
+	  /* q is text, not a pattern: its % and _ are escaped (with !). */
+	  " AND ($2::text IS NULL OR (SELECT d.title ILIKE p ESCAPE '!' OR d.description ILIKE p ESCAPE '!'"
+	  "   FROM (SELECT '%' || replace(replace(replace($2, '!', '!!'), '%', '!%'), '_', '!_') || '%' AS p) q))"
 	  " AND ($3::text IS NULL OR $3 = ANY (d.theme))"
 	  " AND ($4::text IS NULL OR $4 = ANY (d.keyword))"
 	  " ORDER BY d.id LIMIT $5" },
