@@ -182,7 +182,9 @@ hfx_raw(const char *base, const void *req, size_t len, int timeout_ms, char **te
 	struct pollfd p = { .fd = fd, .events = POLLIN };
 	bool timed_out = false;
 	for (;;) {
-		int pr = poll(&p, 1, timeout_ms);
+		/* Once something came, 150 ms of silence ends the exchange (a
+		 * kept-alive connection would otherwise wait for --timeout). */
+		int pr = poll(&p, 1, b.len ? 150 : timeout_ms);
 		if (pr <= 0) {
 			timed_out = true;
 			break;

@@ -41,7 +41,8 @@ struct harness_resp *hfx_as(const struct participant *p, const char *aud, const 
 			    size_t len);
 
 /* Raw bytes to the server at base (http://127.0.0.1:PORT); reads until the
- * server closes or timeout_ms pass.  Returns the status of the first
+ * server closes, timeout_ms pass without an answer, or 150 ms pass
+ * without more after one.  Returns the status of the first
  * response (0 when the connection closed without one, -1 on timeout with
  * no answer); the response text (heap) in *text when not NULL. */
 long hfx_raw(const char *base, const void *req, size_t len, int timeout_ms, char **text);
