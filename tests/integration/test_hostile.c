@@ -37,6 +37,7 @@ unstage(void)
 	free(pol);
 	free(ds);
 	free(offer);
+	agora_key_free(intruder.key);
 	nfx_stop();
 }
 
