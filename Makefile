@@ -71,7 +71,7 @@ endif
 # The demo's data generator (demo/): plain C, no library of ours.
 BINS         += $(BUILD)/bin/agora-demo-data
 
-.PHONY: all deps deps-e2e test test-unit test-integration test-demo test-e2e test-e2e-if-chromium run clean install check-deps
+.PHONY: all deps deps-e2e test test-unit test-integration test-hostile test-demo test-e2e test-e2e-if-chromium run clean install check-deps
 all: deps
 	@$(MAKE) --no-print-directory build-all
 
@@ -158,6 +158,15 @@ test-unit: build-all
 
 test-integration: build-all
 	@AGORA_BUILD_DIR=$(BUILD) scripts/pg-test-cluster run -- scripts/run-tests integration $(BUILD) $(INTEG_BINS)
+
+# The hostile-input suite alone (it also runs in test-integration): each
+# test appends its request count to $$AGORA_HOSTILE_COUNT; the total is
+# printed after the summary.
+HOSTILE_BINS := $(filter $(BUILD)/tests/integration/test_hostile%,$(INTEG_BINS))
+test-hostile: build-all
+	@f=$$(mktemp); AGORA_HOSTILE_COUNT=$$f AGORA_BUILD_DIR=$(BUILD) scripts/pg-test-cluster run -- \
+		scripts/run-tests hostile $(BUILD) $(HOSTILE_BINS); st=$$?; \
+	echo "hostile: $$(awk '{n += $$1} END {print n + 0}' $$f) requests"; rm -f $$f; exit $$st
 
 # The demo end to end, unattended, in a temporary directory on free ports:
 # start, seed, check, stop, start again, check nothing was made twice (~10 s).

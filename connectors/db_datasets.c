@@ -7,13 +7,15 @@
 #include <stdlib.h>
 
 
+/* keyword and theme: a JSON null (allowed: it clears the field) reads as
+ * no values — jsonb_array_elements_text() would fail on it. */
 const struct agora_stmt db_dataset_stmts[] = {
 	{ "dataset_insert",
 	  "INSERT INTO datasets (id, owner, title, description, keyword, theme, license, bbox,"
 	  " temporal_start, temporal_end, accrual_periodicity, media_type, source)"
 	  " SELECT $1, $2, d->>'title', coalesce(d->>'description', ''),"
-	  " coalesce(ARRAY(SELECT jsonb_array_elements_text(d->'keyword')), '{}'),"
-	  " coalesce(ARRAY(SELECT jsonb_array_elements_text(d->'theme')), '{}'),"
+	  " coalesce(ARRAY(SELECT jsonb_array_elements_text(nullif(d->'keyword', 'null'))), '{}'),"
+	  " coalesce(ARRAY(SELECT jsonb_array_elements_text(nullif(d->'theme', 'null'))), '{}'),"
 	  " d->>'license',"
 	  " CASE WHEN d->'spatial' ? 'bbox' THEN ARRAY(SELECT x::float8 FROM jsonb_array_elements_text(d->'spatial'->'bbox') x) END,"
 	  " (d->'temporal'->>'start')::timestamptz, (d->'temporal'->>'end')::timestamptz,"
@@ -25,8 +27,8 @@ const struct agora_stmt db_dataset_stmts[] = {
 	  "UPDATE datasets t SET"
 	  " title = CASE WHEN $3 = 'put' OR d ? 'title' THEN d->>'title' ELSE t.title END,"
 	  " description = CASE WHEN $3 = 'put' OR d ? 'description' THEN coalesce(d->>'description', '') ELSE t.description END,"
-	  " keyword = CASE WHEN $3 = 'put' OR d ? 'keyword' THEN coalesce(ARRAY(SELECT jsonb_array_elements_text(d->'keyword')), '{}') ELSE t.keyword END,"
-	  " theme = CASE WHEN $3 = 'put' OR d ? 'theme' THEN coalesce(ARRAY(SELECT jsonb_array_elements_text(d->'theme')), '{}') ELSE t.theme END,"
+	  " keyword = CASE WHEN $3 = 'put' OR d ? 'keyword' THEN coalesce(ARRAY(SELECT jsonb_array_elements_text(nullif(d->'keyword', 'null'))), '{}') ELSE t.keyword END,"
+	  " theme = CASE WHEN $3 = 'put' OR d ? 'theme' THEN coalesce(ARRAY(SELECT jsonb_array_elements_text(nullif(d->'theme', 'null'))), '{}') ELSE t.theme END,"
 	  " license = CASE WHEN $3 = 'put' OR d ? 'license' THEN d->>'license' ELSE t.license END,"
 	  " bbox = CASE WHEN $3 = 'put' OR d ? 'spatial' THEN"
 	  "   CASE WHEN d->'spatial' ? 'bbox' THEN ARRAY(SELECT x::float8 FROM jsonb_array_elements_text(d->'spatial'->'bbox') x) END"
@@ -47,7 +49,9 @@ const struct agora_stmt db_dataset_stmts[] = {
 	{ "dataset_list",
 	  "SELECT doc::text FROM dataset_docs v JOIN datasets d USING (id)"
 	  " WHERE ($1::text IS NULL OR d.id > $1)"
-	  " AND ($2::text IS NULL OR d.title ILIKE '%' || $2 || '%' OR d.description ILIKE '%' || $2 || '%')"
+	  /* q is text, not a pattern: its % and _ are escaped (with !). */
+	  " AND ($2::text IS NULL OR (SELECT d.title ILIKE p ESCAPE '!' OR d.description ILIKE p ESCAPE '!'"
+	  "   FROM (SELECT '%' || replace(replace(replace($2, '!', '!!'), '%', '!%'), '_', '!_') || '%' AS p) q))"
 	  " AND ($3::text IS NULL OR $3 = ANY (d.theme))"
 	  " AND ($4::text IS NULL OR $4 = ANY (d.keyword))"
 	  " ORDER BY d.id LIMIT $5" },

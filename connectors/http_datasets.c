@@ -166,6 +166,12 @@ check_dataset(struct agora_req *r, const json_t *doc, bool full)
 	};
 	if (!agora_req_fields(r, doc, f, ARRAY_LEN(f), true, NULL))
 		return false;
+	/* A null member clears an optional field (as if absent on create);
+	 * title and source cannot be cleared. */
+	if (json_is_null(json_object_get(doc, "title")) || json_is_null(json_object_get(doc, "source"))) {
+		agora_reply_error(r, AGORA_E_INVALID_REQUEST, "fields 'title' and 'source' cannot be null");
+		return false;
+	}
 	if (!full && json_object_size(doc) == 0) {
 		agora_reply_error(r, AGORA_E_INVALID_REQUEST, "nothing to change");
 		return false;
@@ -181,7 +187,8 @@ check_dataset(struct agora_req *r, const json_t *doc, bool full)
 		return false;
 	}
 	const char *mt = json_string_value(media);
-	if (mt && (!strchr(mt, '/') || strspn(mt, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$&^_.+-/") != strlen(mt))) {
+	if (mt && (!strchr(mt, '/') || strchr(mt, '/') != strrchr(mt, '/') || mt[0] == '/' ||
+		   mt[strlen(mt) - 1] == '/' || strspn(mt, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$&^_.+-/") != strlen(mt))) {
 		agora_reply_error(r, AGORA_E_INVALID_REQUEST, "field 'mediaType' must be a media type such as text/csv");
 		return false;
 	}

@@ -45,12 +45,14 @@ published_offer(struct agora_req *r, const char *dataset_id, const char *offer_i
 	free(path);
 	free(s);
 	json_t *offer = NULL;
-	if (!ok || status >= 500 || (status != 200 && status != 404)) {
+	/* 404: not visible to us; 400: an id the broker's catalog cannot hold
+	 * (invalid_id), so no offer of it can be available either. */
+	if (!ok || status >= 500 || (status != 200 && status != 404 && status != 400)) {
 		agora_reply_error(r, AGORA_E_UNAVAILABLE, "the broker's catalog is unavailable: %s",
 				  ok ? "unexpected answer" : err);
 		goto out;
 	}
-	if (status == 404 || !json_is_object(ds)) {
+	if (status == 404 || status == 400 || !json_is_object(ds)) {
 		agora_reply_error(r, AGORA_E_OFFER_NOT_AVAILABLE, "dataset '%s' is not in the broker's catalog for you",
 				  dataset_id);
 		goto out;

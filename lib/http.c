@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 /* A chunked body past the limit is read and dropped up to this much more,
@@ -43,11 +44,26 @@ struct route_metrics {
 	_Atomic uint64_t sum_us;
 };
 
+/* A connection's deadline for receiving its current request (see the
+ * watchdog below); 0 while a request is being handled or streamed. */
+struct conn_watch {
+	int fd;
+	_Atomic uint64_t deadline_ns;
+	struct conn_watch *prev, *next;
+};
+
 struct agora_server {
 	struct MHD_Daemon *daemon;
 	struct agora_server_config cfg;
 	struct route_metrics *metrics;	/* nroutes + 1: the last is "unmatched" */
+	pthread_mutex_t watch_lock;
+	struct conn_watch *watched;
+	uint64_t receive_ns;		/* the time a request may take to arrive */
+	pthread_t watchdog;
+	_Atomic bool stopping;
 };
+
+static void watch_arm(struct agora_server *srv, struct MHD_Connection *conn, bool on);
 
 enum phase { PHASE_NEW, PHASE_BODY, PHASE_DONE };
 
@@ -398,7 +414,31 @@ free_params(struct agora_req *r)
 	}
 }
 
-/* Find the route; on a path match with the wrong method, 405 with Allow. */
+/* Jansson's and PostgreSQL's idea of a valid string: UTF-8, no NUL. */
+static bool
+utf8_ok(const char *s)
+{
+	json_t *j = s ? json_string(s) : NULL;
+	json_decref(j);
+	return j != NULL;
+}
+
+static enum MHD_Result
+query_utf8(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	(void)kind;
+	const char **bad = cls;
+	if (!utf8_ok(key) || (value && !utf8_ok(value))) {
+		*bad = key;
+		return MHD_NO;
+	}
+	return MHD_YES;
+}
+
+/* Find the route; on a path match with the wrong method, 405 with Allow.
+ * A path or query parameter that is not UTF-8 (after unescaping) is
+ * refused here: it names nothing, and it would reach error details, DSP
+ * messages and PostgreSQL, which all refuse it. */
 static enum MHD_Result
 route(struct request *rq, const char *method)
 {
@@ -418,6 +458,14 @@ route(struct request *rq, const char *method)
 				match(rt->pattern, rq->req.path, &rq->req);
 				rq->req.route = rt;
 				agora_buf_cleanup(&allow);
+				if (!utf8_ok(rq->req.path))
+					return agora_reply_error(&rq->req, AGORA_E_NOT_FOUND,
+								 "no resource at this path (not UTF-8)");
+				const char *bad = NULL;
+				MHD_get_connection_values(rq->req.conn, MHD_GET_ARGUMENT_KIND, query_utf8, &bad);
+				if (bad)
+					return agora_reply_error(&rq->req, AGORA_E_INVALID_QUERY,
+								 "a query parameter is not valid UTF-8");
 				return MHD_YES;
 			}
 			agora_buf_printf(&allow, "%s%s", allow.len ? ", " : "", rt->method);
@@ -595,6 +643,7 @@ finish(struct request *rq)
 {
 	struct agora_req *r = &rq->req;
 	char detail[256] = "";
+	watch_arm(rq->srv, r->conn, false);	/* the request is in */
 	if (rq->too_large)
 		return agora_reply_error(r, AGORA_E_BODY_TOO_LARGE, "the body exceeds %zu bytes",
 					 body_limit(rq));
@@ -622,6 +671,46 @@ finish(struct request *rq)
 	return r->route->handler(r);
 }
 
+struct header_count {
+	unsigned content_length, transfer_encoding, host;
+};
+
+static enum MHD_Result
+count_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	(void)kind;
+	(void)value;
+	struct header_count *n = cls;
+	n->content_length += !strcasecmp(key, "Content-Length");
+	n->transfer_encoding += !strcasecmp(key, "Transfer-Encoding");
+	n->host += !strcasecmp(key, "Host");
+	return MHD_YES;
+}
+
+/* Headers that make the request's framing or target ambiguous (RFC 9112
+ * §3.2, §6.1, §6.3): a reason, or NULL when the request is fine.
+ * libmicrohttpd picks one of two Content-Lengths and lets
+ * Transfer-Encoding override Content-Length, then keeps the connection:
+ * what a front end took for the body would be read here as a request. */
+static const char *
+framing_problem(struct MHD_Connection *conn, const char *version)
+{
+	struct header_count n = { 0 };
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &n);
+	if (n.content_length && n.transfer_encoding)
+		return "both Content-Length and Transfer-Encoding";
+	if (n.content_length > 1)
+		return "more than one Content-Length";
+	if (n.transfer_encoding > 1)
+		return "more than one Transfer-Encoding";
+	const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding");
+	if (te && strcasecmp(te, "chunked"))
+		return "the only Transfer-Encoding taken is chunked";
+	if (n.host > 1 || (n.host == 0 && version && !strcmp(version, "HTTP/1.1")))
+		return "an HTTP/1.1 request needs exactly one Host";
+	return NULL;
+}
+
 static enum MHD_Result
 access_handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
 	       const char *version, const char *upload_data, size_t *upload_data_size,
@@ -629,7 +718,6 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 {
 	(void)cls;
 	(void)url;
-	(void)version;
 	struct request *rq = *req_cls;
 	if (rq->phase == PHASE_NEW) {
 		rq->req.conn = conn;
@@ -646,10 +734,20 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 			agora_random(b, sizeof b);
 			agora_hex(b, sizeof b, rq->req.request_id);
 		}
+		const char *framing = framing_problem(conn, version);
+		if (framing) {
+			/* Request smuggling or a confused client: answer, then close
+			 * (RFC 9112 §6.3), so nothing after it is read as a request. */
+			agora_reply_header(&rq->req, "Connection", "close");
+			agora_reply_error(&rq->req, AGORA_E_INVALID_REQUEST, "%s", framing);
+			return MHD_YES;
+		}
 		if (route(rq, method) != MHD_YES || rq->phase == PHASE_DONE)
 			return MHD_YES;
-		if (streaming(rq))
+		if (streaming(rq)) {
+			watch_arm(rq->srv, conn, false);
 			return stream_begin(rq);
+		}
 		const char *clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
 		const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding");
 		bool has_body = (clen && strcmp(clen, "0") != 0) || te;
@@ -711,9 +809,9 @@ static void
 completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	  enum MHD_RequestTerminationCode toe)
 {
-	(void)conn;
 	struct agora_server *srv = cls;
 	struct request *rq = *req_cls;
+	watch_arm(srv, conn, true);	/* the next request on this connection */
 	if (!rq)
 		return;
 	uint64_t us = (agora_mono_ns() - rq->start_ns) / 1000;
@@ -795,6 +893,84 @@ parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len)
 	return true;
 }
 
+/* ---- slow clients ----------------------------------------------------- *
+ * libmicrohttpd's --timeout is an idle timeout: a client that sends a
+ * header byte every second (slowloris) is never idle and holds its
+ * connection forever.  So each request must also arrive — headers, and a
+ * JSON body — within twice --timeout of the connection becoming ready for
+ * it; a watchdog thread shuts down the sockets of those that do not, and
+ * libmicrohttpd then closes them.  Streaming uploads (content,
+ * observations) are exempt once their headers are in: they are bounded by
+ * the idle timeout and the upload limit. */
+
+static struct conn_watch *
+watch_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		conn ? MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT) : NULL;
+	return ci ? ci->socket_context : NULL;
+}
+
+static void
+watch_arm(struct agora_server *srv, struct MHD_Connection *conn, bool on)
+{
+	struct conn_watch *w = watch_of(conn);
+	if (w)
+		atomic_store(&w->deadline_ns, on ? agora_mono_ns() + srv->receive_ns : 0);
+}
+
+static void
+notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+		  enum MHD_ConnectionNotificationCode code)
+{
+	struct agora_server *srv = cls;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		struct conn_watch *w = xcalloc(1, sizeof *w);
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		w->fd = ci ? ci->connect_fd : -1;
+		atomic_store(&w->deadline_ns, agora_mono_ns() + srv->receive_ns);
+		pthread_mutex_lock(&srv->watch_lock);
+		w->next = srv->watched;
+		if (w->next)
+			w->next->prev = w;
+		srv->watched = w;
+		pthread_mutex_unlock(&srv->watch_lock);
+		*socket_context = w;
+	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
+		struct conn_watch *w = *socket_context;
+		pthread_mutex_lock(&srv->watch_lock);
+		if (w->prev)
+			w->prev->next = w->next;
+		else
+			srv->watched = w->next;
+		if (w->next)
+			w->next->prev = w->prev;
+		pthread_mutex_unlock(&srv->watch_lock);
+		free(w);
+		*socket_context = NULL;
+	}
+}
+
+static void *
+watchdog(void *arg)
+{
+	struct agora_server *srv = arg;
+	while (!atomic_load(&srv->stopping)) {
+		usleep(250 * 1000);
+		uint64_t now = agora_mono_ns();
+		pthread_mutex_lock(&srv->watch_lock);
+		for (struct conn_watch *w = srv->watched; w; w = w->next) {
+			uint64_t d = atomic_load(&w->deadline_ns);
+			if (d && now > d && w->fd >= 0) {
+				shutdown(w->fd, SHUT_RDWR);
+				atomic_store(&w->deadline_ns, 0);
+			}
+		}
+		pthread_mutex_unlock(&srv->watch_lock);
+	}
+	return NULL;
+}
+
 struct agora_server *
 agora_server_start(const struct agora_server_config *cfg)
 {
@@ -808,6 +984,8 @@ agora_server_start(const struct agora_server_config *cfg)
 	struct agora_server *srv = xcalloc(1, sizeof *srv);
 	srv->cfg = *cfg;
 	srv->metrics = xcalloc(cfg->nroutes + 1, sizeof *srv->metrics);
+	pthread_mutex_init(&srv->watch_lock, NULL);
+	srv->receive_ns = 2ull * (cfg->timeout_s ? cfg->timeout_s : 30) * 1000000000ull;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
@@ -822,13 +1000,17 @@ agora_server_start(const struct agora_server_config *cfg)
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
 		MHD_OPTION_URI_LOG_CALLBACK, uri_logger, srv,
 		MHD_OPTION_NOTIFY_COMPLETED, completed, srv,
+		MHD_OPTION_NOTIFY_CONNECTION, notify_connection, srv,
 		MHD_OPTION_END);
 	if (!srv->daemon) {
 		agora_logf(AGORA_LOG_ERROR, "listen", "cannot listen on %s", cfg->listen);
+		pthread_mutex_destroy(&srv->watch_lock);
 		free(srv->metrics);
 		free(srv);
 		return NULL;
 	}
+	if (pthread_create(&srv->watchdog, NULL, watchdog, srv) != 0)
+		abort();
 	return srv;
 }
 
@@ -844,7 +1026,10 @@ agora_server_stop(struct agora_server *s)
 {
 	if (!s)
 		return;
+	atomic_store(&s->stopping, true);
+	pthread_join(s->watchdog, NULL);
 	MHD_stop_daemon(s->daemon);
+	pthread_mutex_destroy(&s->watch_lock);
 	free(s->metrics);
 	free(s);
 }

@@ -7,6 +7,7 @@
 #include "jose.h"
 #include "util.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,32 @@ unverified_issuer(const struct agora_jws *jws)
 	char *out = iss && strlen(iss) <= 200 ? xstrdup(iss) : NULL;
 	json_decref(c);
 	return out;
+}
+
+/* Does the token's htu name the request's URL?  The receiver sees the
+ * path percent-decoded (libmicrohttpd unescapes it) while senders sign the
+ * URL they send, escapes included (agora_path_segment): compare the
+ * decoded forms.  %00 is never decoded, so it cannot cut a URL short. */
+static bool
+htu_matches(const char *htu, const char *url)
+{
+	if (strcmp(htu, url) == 0)
+		return true;
+	char *d = xstrdup(htu), *o = d;
+	for (const char *p = htu; *p; p++) {
+		unsigned v;
+		if (p[0] == '%' && isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2]) &&
+		    sscanf(p + 1, "%2x", &v) == 1 && v != 0) {
+			*o++ = (char)v;
+			p += 2;
+		} else {
+			*o++ = *p;
+		}
+	}
+	*o = '\0';
+	bool same = strcmp(d, url) == 0;
+	free(d);
+	return same;
 }
 
 enum agora_error
@@ -125,7 +152,7 @@ agora_pauth_verify(const char *jwt, const struct agora_pauth_request *req,
 	agora_sha256(req->body, req->body_len, h);
 	char *want_bh = agora_b64url_encode(h, sizeof h);
 	const char *bad = strcmp(htm, req->method) ? "htm"
-			  : strcmp(htu, req->url)  ? "htu"
+			  : !htu_matches(htu, req->url) ? "htu"
 			  : strcmp(bh, want_bh)    ? "bh" : NULL;
 	free(want_bh);
 	if (bad) {

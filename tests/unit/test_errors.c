@@ -46,3 +46,13 @@ Test(errors, documented_in_api_md)
 	}
 	free(doc);
 }
+
+Test(errors, detail_with_invalid_utf8_still_gives_a_body)
+{
+	/* Details quote client input: a bad byte, an overlong '/', a surrogate,
+	 * and a character cut by a buffer's end each become '?'. */
+	json_t *j = agora_error_json(AGORA_E_NOT_FOUND, "id '\xff\xfe' \xc0\xaf \xed\xa0\x80 caf\xc3\xa9 \xc3");
+	cr_assert_not_null(j);
+	cr_assert_str_eq(json_string_value(json_object_get(j, "detail")), "id '?" "?' ?" "? ?" "?" "? caf\xc3\xa9 ?");
+	json_decref(j);
+}
