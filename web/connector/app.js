@@ -757,9 +757,9 @@ async function transfersView(p, current) {
         dd(consumer ? 'Received' : 'Sent', fmtBytes(t.bytes || 0)),
         dd('SHA-256', t.sha256 ? h('code', t.sha256) : null),
         dd('Announced SHA-256', t.expectedSha256 && t.expectedSha256 !== t.sha256 ? h('code', t.expectedSha256) : null),
-        dd('Hash check', t.verified === true ? '✔ verified: it matches the provider\'s' : t.verified === false ? '✘ mismatch' : null),
+        dd('Hash check', t.verified === true ? '✔ matches the provider\'s' : t.verified === false ? '✘ mismatch' : null),
         dd('Received at', t.receivedAt ? fmtDate(t.receivedAt) : null),
-        dd('Reported to the broker', t.reportedAt ? fmtDate(t.reportedAt) : null),
+        dd('Reported', t.reportedAt ? fmtDate(t.reportedAt) : null),
         dd('To be deleted', t.deleteDueAt && !t.deletedAt ? fmtDate(t.deleteDueAt) : null)),
       (t.events || []).length ? h('details', h('summary', `Messages (${t.events.length})`),
         h('ol', t.events.map((ev) => h('li', `${fmtDate(ev.at || ev.time)} — ${[ev.direction === 'in' ? 'received' : ev.direction === 'out' ? 'sent' : ev.direction, ev.type || ev.state].filter(Boolean).join(' ')}`)))) : null);
