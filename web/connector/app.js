@@ -641,6 +641,15 @@ function readableReason(reason) {
   });
 }
 
+// Whether the received bytes hash to what the provider announced: the
+// connector's verdict, else (a push whose receipt reached the broker before
+// the provider's, where the connector leaves `verified` unset) the two
+// hashes it reports, compared here.
+function hashVerified(t) {
+  if (typeof t.verified === 'boolean') return t.verified;
+  return t.sha256 && t.expectedSha256 ? t.sha256 === t.expectedSha256 : undefined;
+}
+
 // The state of a transfer in one sentence, from this connector's side.
 function transferSentence(t) {
   const consumer = t.role !== 'provider';
@@ -655,8 +664,8 @@ function transferSentence(t) {
     case 'SUSPENDED': return 'Suspended: the transfer is paused and can be resumed.';
     case 'COMPLETED':
       if (!consumer) return `Completed: ${bytes} sent.`;
-      if (t.verified === true) return `Completed: ${bytes} received, and the SHA-256 matches the one the provider announced.`;
-      if (t.verified === false) return `Completed, but the data does not match: ${bytes} received whose SHA-256 differs from the one the provider announced.`;
+      if (hashVerified(t) === true) return `Completed: ${bytes} received, and the SHA-256 matches the one the provider announced.`;
+      if (hashVerified(t) === false) return `Completed, but the data does not match: ${bytes} received whose SHA-256 differs from the one the provider announced.`;
       return `Completed: ${bytes} received (the provider announced no SHA-256 to compare with).`;
     case 'TERMINATED': return 'Stopped: the transfer ended before it completed.';
     default: return `State: ${t.state || 'unknown'}.`;
@@ -731,7 +740,7 @@ async function transfersView(p, current) {
         transferProblem(t) ? h('div', { class: 'small' }, transferProblem(t)) : null),
       h('td', { 'data-label': received ? 'Received' : 'Sent' }, t.bytes !== undefined && t.bytes !== null ? fmtBytes(t.bytes) : '—',
         t.sha256 ? h('div', { class: 'small mono' }, `SHA-256 ${t.sha256.slice(0, 16)}…`) : null,
-        t.verified === true ? h('div', { class: 'small' }, '✔ hash verified') : t.verified === false ? h('div', { class: 'small' }, '✘ hash mismatch') : null,
+        hashVerified(t) === true ? h('div', { class: 'small' }, '✔ hash verified') : hashVerified(t) === false ? h('div', { class: 'small' }, '✘ hash mismatch') : null,
         t.deletedAt ? h('div', { class: 'small muted' }, `deleted ${fmtDate(t.deletedAt)}`)
           : t.deleteDueAt ? h('div', { class: 'small muted' }, `to be deleted ${fmtDate(t.deleteDueAt)}`) : null),
       h('td', { 'data-label': 'Data' }, canDownload(t)
@@ -757,7 +766,7 @@ async function transfersView(p, current) {
         dd(consumer ? 'Received' : 'Sent', fmtBytes(t.bytes || 0)),
         dd('SHA-256', t.sha256 ? h('code', t.sha256) : null),
         dd('Announced SHA-256', t.expectedSha256 && t.expectedSha256 !== t.sha256 ? h('code', t.expectedSha256) : null),
-        dd('Hash check', t.verified === true ? '✔ matches the provider\'s' : t.verified === false ? '✘ mismatch' : null),
+        dd('Hash check', hashVerified(t) === true ? '✔ matches the provider\'s' : hashVerified(t) === false ? '✘ mismatch' : null),
         dd('Received at', t.receivedAt ? fmtDate(t.receivedAt) : null),
         dd('Reported', t.reportedAt ? fmtDate(t.reportedAt) : null),
         dd('To be deleted', t.deleteDueAt && !t.deletedAt ? fmtDate(t.deleteDueAt) : null)),
