@@ -143,10 +143,11 @@ async function seed(stack) {
     title: 'Noise levels, Croix-Rousse', description: 'Sound pressure levels from the noise observatory.',
     keyword: ['noise'], theme: ['environment'], mediaType: 'text/csv', source: { type: 'file' },
   });
-  await must(c, 'PUT', `/api/v1/datasets/${encodeURIComponent(noise)}/content`, CITY_KEY, 'time,dba\n2026-11-25T08:00:00Z,61.5\n2026-11-25T09:00:00Z,64\n', [200], 'text/csv');
+  const noiseContent = 'time,dba\n2026-11-25T08:00:00Z,61.5\n2026-11-25T09:00:00Z,64\n';
+  await must(c, 'PUT', `/api/v1/datasets/${encodeURIComponent(noise)}/content`, CITY_KEY, noiseContent, [200], 'text/csv');
   const offer = async (ids, pol, autoAccept) => (await must(c, 'POST', '/api/v1/offers', CITY_KEY, { datasetSelector: { ids }, contractPolicyId: pol, autoAccept })).id;
   stack.data = {
-    air, traffic, noise,
+    air, traffic, noise, noiseContent,
     airOffer: await offer([air], open, true),
     trafficOffer: await offer([traffic], research, false),
     noiseOffer: await offer([noise], open, true),

@@ -23,37 +23,6 @@ document.getElementById('signout').addEventListener('click', () => {
   navigate('/');
 });
 
-start(async (p) => {
-  const seq = ++renderSeq;
-  const current = () => seq === renderSeq;
-  const signedIn = !!session.key;
-  document.getElementById('nav').hidden = !signedIn;
-  document.getElementById('who').hidden = !signedIn;
-  if (!signedIn) { signInView(p); return; }
-  const view = p.get('view') || 'datasets';
-  markNav({ dataset: 'datasets', 'new-dataset': 'datasets' }[view] || view);
-  try {
-    switch (view) {
-      case 'new-dataset': newDatasetView(); break;
-      case 'dataset': await datasetView(p, current); break;
-      case 'policies': await policiesView(p, current); break;
-      case 'catalog': await catalogView(p, current); break;
-      case 'negotiations': await negotiationsView(p, current); break;
-      case 'agreements': await agreementsView(p, current); break;
-      case 'transfers': await transfersView(p, current); break;
-      default: await datasetsView(current);
-    }
-  } catch (e) {
-    if (!current()) return;
-    if (e instanceof ApiError && (e.status === 401)) {
-      session.key = null;
-      replace(main, h('h1', 'Signed out'), errorBox(e), h('p', appLink('/', 'Sign in again')));
-      return;
-    }
-    replace(main, h('h1', 'Something went wrong'), errorBox(e));
-  }
-});
-
 // Run fn every POLL_MS while this view is shown (live state without
 // reload); a tab in the background is not refreshed until it is shown.
 function poll(current, fn) {
@@ -664,86 +633,199 @@ async function agreementsView(p, current) {
 
 // ---- transfers ---------------------------------------------------------------------------------
 
+// A reason as people read it: a JSON list of strings the connector
+// embedded (a broker's refusal reasons) becomes "a; b".
+function readableReason(reason) {
+  return String(reason).replace(/\[(?:"(?:[^"\\]|\\.)*"(?:,\s*)?)+\]/g, (m) => {
+    try { return JSON.parse(m).join('; '); } catch (e) { return m; }
+  });
+}
+
+// Whether the received bytes hash to what the provider announced: the
+// connector's verdict, else (a push whose receipt reached the broker before
+// the provider's, where the connector leaves `verified` unset) the two
+// hashes it reports, compared here.
+function hashVerified(t) {
+  if (typeof t.verified === 'boolean') return t.verified;
+  return t.sha256 && t.expectedSha256 ? t.sha256 === t.expectedSha256 : undefined;
+}
+
+// The state of a transfer in one sentence, from this connector's side.
+function transferSentence(t) {
+  const consumer = t.role !== 'provider';
+  const bytes = fmtBytes(t.bytes || 0);
+  switch (t.state) {
+    case 'REQUESTED': return 'Requested: waiting for the broker and the provider to start it.';
+    case 'STARTED':
+      if (!consumer) return t.bytes ? `Sending: ${bytes} sent so far.` : 'Started: the consumer may now fetch the data.';
+      if (t.autoPull === false) return 'Started: the data is ready to be fetched by your own client (its address and token from the connector\'s /edr endpoint).';
+      if (t.receivedAt) return `Received ${bytes}; reporting the receipt to the broker.`;
+      return t.bytes ? `Receiving: ${bytes} so far.` : 'Started: the data is on its way.';
+    case 'SUSPENDED': return 'Suspended: the transfer is paused and can be resumed.';
+    case 'COMPLETED':
+      if (!consumer) return `Completed: ${bytes} sent.`;
+      if (hashVerified(t) === true) return `Completed: ${bytes} received, and the SHA-256 matches the one the provider announced.`;
+      if (hashVerified(t) === false) return `Completed, but the data does not match: ${bytes} received whose SHA-256 differs from the one the provider announced.`;
+      return `Completed: ${bytes} received (the provider announced no SHA-256 to compare with).`;
+    case 'TERMINATED': return 'Stopped: the transfer ended before it completed.';
+    default: return `State: ${t.state || 'unknown'}.`;
+  }
+}
+
+// The problem behind a state, if any, as a sentence.
+function transferProblem(t) {
+  if (!t.reason) return null;
+  const why = readableReason(t.reason);
+  if (t.state === 'TERMINATED' || t.state === 'SUSPENDED') return `Why: ${why.replace(/^./, (c) => c.toUpperCase())}.`.replace(/\.\.$/, '.');
+  if (t.state === 'COMPLETED') return null;
+  return `Last problem, retrying: ${why}`;
+}
+
+function transferFileName(t) {
+  return `transfer-${String(t.id).replace(/^urn:uuid:/, '').replace(/[^A-Za-z0-9-]/g, '_')}.bin`;
+}
+
+// Fetch the received bytes with the API key (a plain link could not send
+// it) and hand them to the browser as a file through a temporary URL.
 async function download(t, out) {
+  replace(out, h('p', { class: 'muted' }, 'Downloading…'));
   try {
     const res = await api(`/api/v1/transfers/${seg(t.id)}/data`, { raw: true });
     const blob = await res.blob();
     const url = URL.createObjectURL(blob);
-    const a = h('a', { href: url, download: `transfer-${t.id.replace(/[^A-Za-z0-9-]/g, '_')}` });
+    const a = h('a', { href: url, download: transferFileName(t), hidden: true });
     document.body.append(a);
     a.click();
     a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10000);
-    replace(out, notice(`Downloaded ${fmtBytes(blob.size)}.`, 'ok'));
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+    replace(out, notice(`Downloaded ${fmtBytes(blob.size)} as ${transferFileName(t)}.`, 'ok'));
+    announce(`Downloaded ${fmtBytes(blob.size)}.`);
   } catch (err) { replace(out, errorBox(err, 'The download failed')); }
+}
+
+// Replace el's content and give keyboard focus back to the control that
+// had it (the same data-focus-key), so live updates do not lose it.
+function redraw(el, ...kids) {
+  const had = document.activeElement && el.contains(document.activeElement)
+    ? document.activeElement.getAttribute('data-focus-key') : null;
+  replace(el, ...kids);
+  if (had) {
+    const again = el.querySelector(`[data-focus-key="${CSS.escape(had)}"]`);
+    if (again) again.focus();
+  }
+}
+
+function canDownload(t) {
+  return t.role !== 'provider' && t.state === 'COMPLETED' && !!t.receivedAt && !t.deletedAt;
 }
 
 async function transfersView(p, current) {
   setTitle('Transfers');
   const slot = h('div', h('p', { class: 'muted' }, 'Loading…'));
-  replace(main, h('h1', 'Transfers'), h('p', { class: 'muted' }, 'Data moving under your agreements. States update live.'), slot);
+  const detailSlot = h('div');
+  // Outside the redrawn parts, so a download's result stays on screen.
+  const out = h('div', { id: 'transfer-out', 'aria-live': 'polite' });
+  replace(main, h('h1', 'Transfers'), h('p', { class: 'muted' }, 'Data moving under your agreements. States update live.'), detailSlot, out, slot);
   const states = new Map();
+  const downloadButton = (t, label, key) => h('button', {
+    type: 'button', 'data-focus-key': key, onclick: () => download(t, out), 'aria-label': label,
+  }, 'Download');
   const row = (t) => {
-    const out = h('div', { 'aria-live': 'polite' });
     const received = t.role !== 'provider';
     return h('tr', { 'data-id': t.id },
       h('td', { 'data-label': 'Transfer' }, appLink(withParams({ view: 'transfers', id: t.id }, new URLSearchParams()), shortId(t.id))),
       h('td', { 'data-label': 'Role' }, t.role || '—'),
       h('td', { 'data-label': 'Agreement' }, t.agreementId ? appLink(`/?view=agreements&id=${encodeURIComponent(t.agreementId)}`, shortId(t.agreementId)) : '—'),
-      h('td', { 'data-label': 'State' }, stateBadge(t.state), t.reason ? h('div', { class: 'small' }, t.reason) : null),
+      h('td', { 'data-label': 'State' }, stateBadge(t.state), h('div', { class: 'small' }, transferSentence(t)),
+        transferProblem(t) ? h('div', { class: 'small' }, transferProblem(t)) : null),
       h('td', { 'data-label': received ? 'Received' : 'Sent' }, t.bytes !== undefined && t.bytes !== null ? fmtBytes(t.bytes) : '—',
         t.sha256 ? h('div', { class: 'small mono' }, `SHA-256 ${t.sha256.slice(0, 16)}…`) : null,
-        t.verified === true ? h('div', { class: 'small' }, '✔ hash verified') : t.verified === false ? h('div', { class: 'small' }, '✘ hash mismatch') : null,
-        t.deleteDueAt ? h('div', { class: 'small muted' }, `to be deleted ${fmtDate(t.deleteDueAt)}`) : null),
-      h('td', { 'data-label': 'Data' }, received && t.state === 'COMPLETED' && !t.deletedAt
-        ? h('button', { type: 'button', onclick: () => download(t, out), 'aria-label': `Download the data of transfer ${shortId(t.id)}` }, 'Download') : '—', out));
+        hashVerified(t) === true ? h('div', { class: 'small' }, '✔ hash verified') : hashVerified(t) === false ? h('div', { class: 'small' }, '✘ hash mismatch') : null,
+        t.deletedAt ? h('div', { class: 'small muted' }, `deleted ${fmtDate(t.deletedAt)}`)
+          : t.deleteDueAt ? h('div', { class: 'small muted' }, `to be deleted ${fmtDate(t.deleteDueAt)}`) : null),
+      h('td', { 'data-label': 'Data' }, canDownload(t)
+        ? downloadButton(t, `Download the data of transfer ${shortId(t.id)}`, `row:${t.id}`) : '—'));
+  };
+  const detail = (t) => {
+    const consumer = t.role !== 'provider';
+    const problem = transferProblem(t);
+    const dd = (label, v) => (v === undefined || v === null || v === '' ? null : [h('dt', label), h('dd', v)]);
+    return h('section', { class: 'card', 'aria-labelledby': 'tr-h' },
+      h('h2', { id: 'tr-h' }, 'Transfer ', h('code', shortId(t.id))),
+      h('p', { id: 'transfer-state' }, stateBadge(t.state), ' ', transferSentence(t)),
+      problem ? h('p', { id: 'transfer-problem', class: t.state === 'TERMINATED' ? 'error' : 'notice warn' }, problem) : null,
+      t.deletedAt ? h('p', { class: 'muted' }, `The received data was deleted ${fmtDate(t.deletedAt)}, as the agreement's delete duty requires.`) : null,
+      canDownload(t) ? h('p', downloadButton(t, 'Download the received data', 'detail'), ' ',
+        h('span', { class: 'small muted' }, `${fmtBytes(t.bytes)} as ${transferFileName(t)}`)) : null,
+      h('dl', { class: 'meta' },
+        dd('Role', t.role ? `${t.role} — ${consumer ? `from ${t.provider || '?'}` : `to ${t.consumer || '?'}`}` : null),
+        dd('Agreement', t.agreementId ? appLink(`/?view=agreements&id=${encodeURIComponent(t.agreementId)}`, shortId(t.agreementId)) : null),
+        dd('Dataset', t.datasetId ? h('code', t.datasetId) : null),
+        dd('Format', t.format),
+        dd('Purpose', t.purpose),
+        dd(consumer ? 'Received' : 'Sent', fmtBytes(t.bytes || 0)),
+        dd('SHA-256', t.sha256 ? h('code', t.sha256) : null),
+        dd('Announced SHA-256', t.expectedSha256 && t.expectedSha256 !== t.sha256 ? h('code', t.expectedSha256) : null),
+        dd('Hash check', hashVerified(t) === true ? '✔ matches the provider\'s' : hashVerified(t) === false ? '✘ mismatch' : null),
+        dd('Received at', t.receivedAt ? fmtDate(t.receivedAt) : null),
+        dd('Reported', t.reportedAt ? fmtDate(t.reportedAt) : null),
+        dd('To be deleted', t.deleteDueAt && !t.deletedAt ? fmtDate(t.deleteDueAt) : null)),
+      (t.events || []).length ? h('details', h('summary', `Messages (${t.events.length})`),
+        h('ol', t.events.map((ev) => h('li', `${fmtDate(ev.at || ev.time)} — ${[ev.direction === 'in' ? 'received' : ev.direction === 'out' ? 'sent' : ev.direction, ev.type || ev.state].filter(Boolean).join(' ')}`)))) : null);
   };
   const caps = await hasTransfers();
   if (!caps.list && !caps.get) {
     if (current()) replace(slot, notice(NO_TRANSFERS, 'warn'));
     return;
   }
+  const listOf = (res) => (Array.isArray(res) ? res : res.results || res.transfers || []);
   let last = null;
+  let lastDetail = null;
+  let missing = false; // the transfer of ?id= does not exist: ask once
   const refresh = async () => {
-    let list;
+    let items;
+    let focus = null;
     try {
       if (caps.list) {
-        list = await api(`/api/v1/transfers${qs({ limit: 50 })}`);
-        const items0 = Array.isArray(list) ? list : list.transfers || list.results || [];
-        const i = p.get('id') ? items0.findIndex((t) => t.id === p.get('id')) : -1;
-        if (i >= 0 && caps.get) items0[i] = await api(`/api/v1/transfers/${seg(p.get('id'))}`);
+        items = listOf(await api(`/api/v1/transfers${qs({ limit: 50 })}`));
       } else {
         // No list endpoint: the transfers this tab started, one by one.
         const ids = JSON.parse(sessionStorage.getItem('agora.transfers') || '[]');
         if (p.get('id') && !ids.includes(p.get('id'))) ids.unshift(p.get('id'));
-        list = (await Promise.all(ids.map((id) => api(`/api/v1/transfers/${seg(id)}`).catch(() => null)))).filter(Boolean);
+        items = (await Promise.all(ids.map((id) => api(`/api/v1/transfers/${seg(id)}`).catch(() => null)))).filter(Boolean);
       }
+      if (p.get('id') && caps.get && !missing) focus = await api(`/api/v1/transfers/${seg(p.get('id'))}`);
     } catch (err) {
       if (!current()) return;
-      if (err.status === 404 || err.status === 405) {
+      if (err.status === 404 && err.symbol === 'transfer_not_found') {
+        missing = true;
+        replace(detailSlot, errorBox(err));
+      } else if (err.status === 404 || err.status === 405) {
         replace(slot, notice(NO_TRANSFERS, 'warn'));
         throw err; // stop polling quietly
+      } else {
+        replace(slot, errorBox(err, 'The transfers could not be loaded'));
+        return;
       }
-      replace(slot, errorBox(err, 'The transfers could not be loaded'));
-      return;
     }
-    if (!current()) return;
-    const items = Array.isArray(list) ? list : list.transfers || list.results || [];
+    if (!current() || !items) return;
     for (const t of items) {
       const before = states.get(t.id);
-      if (before && before !== t.state) announce(`Transfer ${shortId(t.id)} is now ${t.state}.`);
+      if (before && before !== t.state) announce(`Transfer ${shortId(t.id)}: ${transferSentence(t)}`);
       states.set(t.id, t.state);
     }
     // Redraw only on change, so keyboard focus stays where it is.
+    if (focus) {
+      const d = JSON.stringify(focus);
+      if (d !== lastDetail) { lastDetail = d; redraw(detailSlot, detail(focus)); }
+    }
     const now = JSON.stringify(items);
     if (now === last) return;
     last = now;
-    const focus = p.get('id') ? items.find((t) => t.id === p.get('id')) : null;
-    replace(slot, items.length ? h('div', { class: 'table-wrap' }, h('table', { class: 'stack', id: 'transfers' },
+    redraw(slot, items.length ? h('div', { class: 'table-wrap' }, h('table', { class: 'stack', id: 'transfers' },
       h('caption', { class: 'visually-hidden' }, 'Transfers'),
       h('thead', h('tr', ['Transfer', 'Role', 'Agreement', 'State', 'Bytes', 'Data'].map((x) => h('th', { scope: 'col' }, x)))),
-      h('tbody', items.map(row)))) : h('p', { class: 'muted' }, 'No transfer yet. Start one from an agreement.'),
-    focus && focus.events ? h('details', h('summary', `Messages of transfer ${shortId(focus.id)} (${focus.events.length})`), h('ol', focus.events.map((ev) => h('li', `${fmtDate(ev.at || ev.time)} — ${[ev.direction, ev.type || ev.state].filter(Boolean).join(' ')}`)))) : null);
+      h('tbody', items.map(row)))) : h('p', { class: 'muted' }, 'No transfer yet. Start one from an agreement.'));
   };
   try {
     await refresh();
@@ -752,3 +834,38 @@ async function transfersView(p, current) {
   let stopped = false;
   poll(() => current() && !stopped, async () => { try { await refresh(); } catch (e) { stopped = true; } });
 }
+
+// Last, once every module-level binding above exists: the first view is
+// drawn synchronously from here (transfersView reads transfersApi before
+// its first await; called earlier it threw "Cannot access 'transfersApi'
+// before initialization" on a page opened at ?view=transfers).
+start(async (p) => {
+  const seq = ++renderSeq;
+  const current = () => seq === renderSeq;
+  const signedIn = !!session.key;
+  document.getElementById('nav').hidden = !signedIn;
+  document.getElementById('who').hidden = !signedIn;
+  if (!signedIn) { signInView(p); return; }
+  const view = p.get('view') || 'datasets';
+  markNav({ dataset: 'datasets', 'new-dataset': 'datasets' }[view] || view);
+  try {
+    switch (view) {
+      case 'new-dataset': newDatasetView(); break;
+      case 'dataset': await datasetView(p, current); break;
+      case 'policies': await policiesView(p, current); break;
+      case 'catalog': await catalogView(p, current); break;
+      case 'negotiations': await negotiationsView(p, current); break;
+      case 'agreements': await agreementsView(p, current); break;
+      case 'transfers': await transfersView(p, current); break;
+      default: await datasetsView(current);
+    }
+  } catch (e) {
+    if (!current()) return;
+    if (e instanceof ApiError && (e.status === 401)) {
+      session.key = null;
+      replace(main, h('h1', 'Signed out'), errorBox(e), h('p', appLink('/', 'Sign in again')));
+      return;
+    }
+    replace(main, h('h1', 'Something went wrong'), errorBox(e));
+  }
+});
