@@ -61,8 +61,18 @@ Test(transfer, pull_file_end_to_end)
 	const char *bpid = sget(t, "brokerPid");
 	cr_assert_not_null(bpid);
 	char *bpath = xasprintf("/api/v1/transfers/%s", bpid);
-	r = fx_call("GET", bpath, ADMIN_KEY, NULL);
-	cr_assert_eq(r->status, 200, "%s", r->body);
+	/* Both sides' reports (the provider's goes out from its worker). */
+	for (int k = 0; k < 100; k++) {
+		r = fx_call("GET", bpath, ADMIN_KEY, NULL);
+		cr_assert_eq(r->status, 200, "%s", r->body);
+		if (json_is_object(json_object_get(r->json, "provider_report")) &&
+		    json_is_object(json_object_get(r->json, "consumer_report")))
+			break;
+		harness_resp_free(r);
+		r = NULL;
+		usleep(50000);
+	}
+	cr_assert_not_null(r, "both reports reached the broker");
 	cr_expect_str_eq(sget(r->json, "state"), "COMPLETED");
 	cr_expect_str_eq(sget(r->json, "consumer_id"), MOBI);
 	cr_expect_str_eq(sget(r->json, "provider_id"), CITY);
