@@ -25,7 +25,7 @@ FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 FUZZ_CFLAGS  := -O1 -g $(WARN) -MMD -MP $(FUZZ_SAN)
 FUZZ_SRCS    := $(wildcard lib/*.c) $(filter-out policy/agora-policy.c,$(wildcard policy/*.c)) \
                 connectors/ingest.c connectors/quality.c connectors/xform.c \
-                server/catalog_validate.c
+                server/catalog_validate.c server/catalog_access.c
 FUZZ_OBJS    := $(FUZZ_SRCS:%.c=$(BUILD)/fuzz/obj/%.o)
 FUZZ_LIB     := $(BUILD)/fuzz/libagora-fuzz.a
 
@@ -35,9 +35,11 @@ $(BUILD)/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	clang $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(PKG_CFLAGS) -c $< -o $@
 
-$(FUZZ_LIB): $(FUZZ_OBJS)
+# fuzz.mk is a prerequisite so that a source added to FUZZ_SRCS is built (the
+# top-level .SECONDARY: would otherwise let a missing object pass).
+$(FUZZ_LIB): $(FUZZ_OBJS) tests/fuzz/fuzz.mk
 	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $(FUZZ_OBJS)
 
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB)
 	@mkdir -p $(dir $@)
