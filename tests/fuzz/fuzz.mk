@@ -56,4 +56,4 @@ $(FUZZ_TARGETS:%=fuzz-%): fuzz-%: $(BUILD)/fuzz/fuzz_%
 		-rss_limit_mb=2048 -print_final_stats=1 \
 		$(BUILD)/fuzz/corpus-$* tests/fuzz/corpus/$*
 
--include $(shell find $(BUILD)/fuzz/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/fuzz -name '*.d' 2>/dev/null)
