@@ -195,12 +195,14 @@ run: deps
 	@scripts/run-demo $(BUILD)
 
 # Fuzzing (libFuzzer: clang with its runtime) and benchmarks have targets of
-# their own; CI runs neither.
+# their own; CI runs neither.  make fuzz runs every target of
+# tests/fuzz/fuzz.mk and policy.mk for FUZZ_SECONDS each (default 600).
 .PHONY: fuzz deps-fuzz
 deps-fuzz:
 	@scripts/deps fuzz
 fuzz: deps-fuzz
-	@$(MAKE) --no-print-directory fuzz-policy
+	@$(MAKE) --no-print-directory FUZZ_SECONDS=$(FUZZ_ALL_SECONDS) fuzz-policy \
+		$(FUZZ_TARGETS:%=fuzz-%)
 
 # make install [PREFIX=/usr/local] [DESTDIR=]: the binaries, the web UI
 # (when web/ exists), the schemas, the demo seed and the man pages.  Needs
@@ -247,6 +249,7 @@ clean:
 	rm -rf build build-san
 
 -include policy/policy.mk
+-include tests/fuzz/fuzz.mk
 -include bench/bench.mk
 -include bench/ingest.mk
 -include bench/negotiation.mk

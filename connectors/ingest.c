@@ -1570,7 +1570,12 @@ agora_obs_batch_values_text(const struct agora_obs_batch *b, size_t i)
 json_t *
 agora_obs_batch_values(const struct agora_obs_batch *b, size_t i)
 {
-	return json_loadb(agora_obs_batch_values_text(b, i), b->rows[i].vals_len, 0, NULL);
+	const char *t = agora_obs_batch_values_text(b, i);
+	json_t *v = json_loadb(t, b->rows[i].vals_len, 0, NULL);
+	/* A number field keeps a CSV integer's digits, so it may hold one
+	 * beyond int64 ("33333333333333333333"), which Jansson refuses as an
+	 * integer: read such a row with every number as a real (fuzz-ingest). */
+	return v ? v : json_loadb(t, b->rows[i].vals_len, JSON_DECODE_INT_AS_REAL, NULL);
 }
 
 bool

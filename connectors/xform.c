@@ -1419,6 +1419,19 @@ scan_number(const char *s, const char *e)
 #undef DIGIT
 }
 
+/* False when the JSON number text s (n bytes) overflows a double.  Without
+ * an exponent, 308 characters stay below 1e308: no strtod needed. */
+static bool
+num_in_range(const char *s, size_t n)
+{
+	if (n <= 308 && !memchr(s, 'e', n) && !memchr(s, 'E', n))
+		return true;
+	char *t = xstrndup(s, n);
+	double d = strtod(t, NULL);
+	free(t);
+	return isfinite(d);
+}
+
 static ssize_t
 find_col(struct xform_plan *p, size_t k, const char *key, size_t n)
 {
@@ -1517,6 +1530,12 @@ scan_vals(struct xform_plan *p, const char *s, size_t len)
 			if (!s)
 				return false;
 			v.n = (size_t)(s - v.p);
+			/* A value of ours beyond a double's range (1e400) is
+			 * malformed, as aggregation and ingest already treat it:
+			 * passed through, it would be JSON that strict readers
+			 * (Jansson) refuse. */
+			if (c >= 0 && !num_in_range(v.p, v.n))
+				return false;
 		}
 		if (c >= 0) {
 			if (p->vals[c].gen == gen)

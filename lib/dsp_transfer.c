@@ -311,6 +311,22 @@ agora_dspt_endpoint_property(const json_t *data_address, const char *name)
 	return NULL;
 }
 
+/* A TransferError's pid, or NULL.  Peers send "" for a pid they do not
+ * know, so the error is never refused for its pids: one that get_pid()
+ * would refuse (longer than AGORA_DSP_PID_MAX, control characters, not a
+ * string) is reported as absent, like "". */
+static const char *
+error_pid(const json_t *reply, const char *key)
+{
+	char why[160];
+	struct dsp_ctx quiet = { why, sizeof why };
+	const char *pid = NULL;
+	if (!json_string_length(json_object_get(reply, key)) ||
+	    !get_pid(&quiet, reply, key, false, &pid))
+		return NULL;
+	return pid;
+}
+
 static bool
 parse_reply(struct dsp_ctx *c, const json_t *reply, struct agora_dspt_reply *r)
 {
@@ -335,11 +351,8 @@ parse_reply(struct dsp_ctx *c, const json_t *reply, struct agora_dspt_reply *r)
 	}
 	if (strcmp(type, TYPE_ERROR) == 0) {
 		r->is_error = true;
-		/* Peers send "" for a pid they do not know. */
-		const json_t *pp = json_object_get(reply, "providerPid");
-		const json_t *cp = json_object_get(reply, "consumerPid");
-		r->provider_pid = json_string_length(pp) ? json_string_value(pp) : NULL;
-		r->consumer_pid = json_string_length(cp) ? json_string_value(cp) : NULL;
+		r->provider_pid = error_pid(reply, "providerPid");
+		r->consumer_pid = error_pid(reply, "consumerPid");
 		return dsp_check_code_reason(c, reply, &r->code, &r->reason);
 	}
 	FAIL(c, "@type: not TransferProcess or TransferError");

@@ -182,6 +182,9 @@ agora_http_parse_range(const char *h, uint64_t size, uint64_t *from, uint64_t *t
 		return 0;	/* multipart ranges: serve the whole thing */
 	char *end;
 	if (*p == '-') {
+		/* Digits only: strtoull would take "--2", "-+2" or "- 2" too. */
+		if (p[1] < '0' || p[1] > '9')
+			return 0;
 		unsigned long long n = strtoull(p + 1, &end, 10);
 		if (end == p + 1 || *end || n == 0)
 			return -1;
@@ -401,6 +404,12 @@ match(const char *pattern, const char *path, struct agora_req *r)
 		u += ul;
 	}
 	return *p == '\0' && *u == '\0';
+}
+
+bool
+agora_http_route_match(const char *pattern, const char *path, struct agora_req *r)
+{
+	return match(pattern, path, r);
 }
 
 static void

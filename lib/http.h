@@ -168,6 +168,12 @@ enum MHD_Result agora_reply_fd(struct agora_req *r, const char *content_type, in
  * range, 0 when there is no usable Range (serve everything: absent, not
  * bytes, several ranges, malformed), -1 when unsatisfiable (416). */
 int agora_http_parse_range(const char *h, uint64_t size, uint64_t *from, uint64_t *to);
+/* The router's path matcher, exposed for the unit tests and fuzz-http: true
+ * when path matches pattern ("/a/{id}/b"; a last segment "{name*}" takes
+ * the rest of the path, one or more segments).  With r, a match also fills
+ * r->param_names/param_values (heap strings the caller frees); a failed
+ * match may leave some filled too. */
+bool agora_http_route_match(const char *pattern, const char *path, struct agora_req *r);
 /* Stream a body produced by reader (libmicrohttpd's content-reader
  * contract: return bytes written, MHD_CONTENT_READER_END_OF_STREAM or
  * MHD_CONTENT_READER_END_WITH_ERROR) with size bytes, or

@@ -153,6 +153,27 @@ Test(dspt, process_and_error_replies)
 	json_decref(e);
 }
 
+/* Found by fuzz-dsp: a TransferError's pids were passed on unchecked (any
+ * length, control characters), unlike every other pid the parsers return.
+ * Such a pid is now reported as absent; the error itself is still read. */
+Test(dspt, error_reply_with_unusable_pids)
+{
+	char *long_pid = xmalloc(AGORA_DSP_PID_MAX + 2);
+	memset(long_pid, 'p', AGORA_DSP_PID_MAX + 1);
+	long_pid[AGORA_DSP_PID_MAX + 1] = '\0';
+	json_t *e = json_pack("{s:[s], s:s, s:s, s:s, s:[s]}", "@context", AGORA_DSP_CONTEXT,
+			      "@type", "TransferError", "providerPid", long_pid, "consumerPid",
+			      "urn:uuid:1\nforged log line", "reason", "Internal error");
+	struct agora_dspt_reply r;
+	char err[256] = "";
+	cr_assert_eq(agora_dspt_parse_reply(e, &r, err, sizeof err), 0, "%s", err);
+	cr_expect(r.is_error);
+	cr_expect_null(r.provider_pid);
+	cr_expect_null(r.consumer_pid);
+	json_decref(e);
+	free(long_pid);
+}
+
 Test(dspt, spec_examples_parse)
 {
 	DIR *d = opendir(EXAMPLES);

@@ -411,6 +411,23 @@ Test(ingest, csv_number_forms_normalised)
 	agora_obs_batch_free(b);
 }
 
+/* Found by fuzz-ingest: a number column keeps a CSV integer's digits, so an
+ * accepted row can hold an integer literal beyond int64, which Jansson
+ * refuses as an integer; agora_obs_batch_values() returned NULL for it. */
+Test(ingest, csv_number_beyond_int64_reads_back)
+{
+	struct agora_obs_batch *b = csv("timestamp,sensor,no2\n"
+					"2024-05-01T10:00:00Z,s1,33333333333333333333\n", 10);
+	cr_assert_eq(agora_obs_batch_count(b), 1, "%s", agora_obs_batch_error(b));
+	cr_assert_str_eq(agora_obs_batch_values_text(b, 0),
+			 "{\"no2\":33333333333333333333,\"status\":null,\"count\":null,\"ok\":null}");
+	json_t *v = agora_obs_batch_values(b, 0);
+	cr_assert_not_null(v);
+	cr_assert_float_eq(json_number_value(json_object_get(v, "no2")), 3.3333333333333333e19, 1e4);
+	json_decref(v);
+	agora_obs_batch_free(b);
+}
+
 Test(ingest, csv_quoted_cells_with_commas_newlines_quotes)
 {
 	struct agora_obs_batch *b = csv("timestamp,sensor,no2,status\n"
