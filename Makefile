@@ -8,7 +8,7 @@
 #   make SANITIZE=address,undefined test   the same under sanitizers
 
 CC       ?= cc
-PKGS     := libmicrohttpd jansson libpq libcurl openssl
+PKGS     := libmicrohttpd jansson libpq libcurl openssl yaml-0.1
 # libcsv ships no pkg-config file on Debian.
 EXTRA_LIBS := -lcsv -lm
 TESTPKGS := criterion
