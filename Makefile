@@ -46,8 +46,10 @@ INTEG_SUPPORT:= $(filter-out $(INTEG_SRCS),$(wildcard tests/integration/*.c))
 
 LIB_OBJS     := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 POLICY_OBJS  := $(POLICY_SRCS:%.c=$(BUILD)/obj/%.o)
-SERVER_OBJS  := $(filter-out $(BUILD)/obj/server/main.o,$(SERVER_SRCS:%.c=$(BUILD)/obj/%.o)) $(BUILD)/obj/gen/broker_migrations.o
-CONN_OBJS    := $(CONN_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/connector_migrations.o
+SERVER_OBJS  := $(filter-out $(BUILD)/obj/server/main.o,$(SERVER_SRCS:%.c=$(BUILD)/obj/%.o)) $(BUILD)/obj/gen/broker_migrations.o \
+                $(BUILD)/obj/gen/openapi_broker.o
+CONN_OBJS    := $(CONN_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/connector_migrations.o \
+                $(BUILD)/obj/gen/openapi_connector.o
 HARNESS_OBJS := $(HARNESS_SRCS:%.c=$(BUILD)/obj/%.o)
 INTEG_OBJS   := $(INTEG_SUPPORT:%.c=$(BUILD)/obj/%.o)
 UNIT_BINS    := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
@@ -97,6 +99,12 @@ $(BUILD)/gen/broker_migrations.c: scripts/embed-sql $(wildcard schemas/sql/broke
 $(BUILD)/gen/connector_migrations.c: scripts/embed-sql $(wildcard schemas/sql/connector/*.sql)
 	@mkdir -p $(dir $@)
 	scripts/embed-sql connector_migrations schemas/sql/connector > $@.tmp && mv $@.tmp $@
+
+# So are the OpenAPI documents (schemas/openapi/*.yaml), served as JSON at
+# /openapi.json (lib/service.c, lib/yamljson.c).
+$(BUILD)/gen/openapi_%.c: scripts/embed-text schemas/openapi/%.yaml
+	@mkdir -p $(dir $@)
+	scripts/embed-text agora_openapi_$*_yaml schemas/openapi/$*.yaml > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
 	@mkdir -p $(dir $@)
