@@ -4,6 +4,7 @@
 #   make test       unit + integration suites (starts its own PostgreSQL), and
 #                   the web UI's e2e tests when /usr/bin/chromium is installed
 #   make test-e2e   the e2e tests only (installs Chromium and the npm packages)
+#   make test-user-guide   docs/USER-GUIDE.md's commands against a fresh demo
 #   make run        the demo (starts a private PostgreSQL under ./var/)
 #   make SANITIZE=address,undefined test   the same under sanitizers
 
@@ -73,7 +74,7 @@ endif
 # The demo's data generator (demo/): plain C, no library of ours.
 BINS         += $(BUILD)/bin/agora-demo-data
 
-.PHONY: all deps deps-e2e test test-unit test-integration test-demo test-e2e test-e2e-if-chromium run clean install check-deps
+.PHONY: all deps deps-e2e test test-unit test-integration test-demo test-user-guide test-e2e test-e2e-if-chromium run clean install check-deps
 all: deps
 	@$(MAKE) --no-print-directory build-all
 
@@ -159,7 +160,8 @@ $(BUILD)/tests/integration/%: $(BUILD)/obj/tests/integration/%.o $(INTEG_OBJS) $
 # Unit tests need nothing running; integration tests get a throwaway
 # PostgreSQL from scripts/pg-test-cluster and start real processes.
 test: all
-	@$(MAKE) --no-print-directory test-unit test-integration test-demo test-install test-e2e-if-chromium
+	@$(MAKE) --no-print-directory test-unit test-integration test-demo test-user-guide test-install \
+		test-e2e-if-chromium
 
 test-unit: build-all
 	@AGORA_BUILD_DIR=$(BUILD) scripts/run-tests unit $(BUILD) $(UNIT_BINS)
@@ -171,6 +173,11 @@ test-integration: build-all
 # start, seed, check, stop, start again, check nothing was made twice (~10 s).
 test-demo: build-all
 	@scripts/run-demo --check $(BUILD)
+
+# docs/USER-GUIDE.md, run: every ```sh block in order, with set -e, against a
+# demo started on free ports in a temporary directory (~30 s).
+test-user-guide: build-all
+	@scripts/test-user-guide $(BUILD)
 
 # The web UI in headless Chromium against a real broker and two connectors
 # (tests/e2e/, docs/WEB-UI.md).  `make test` runs them only where Chromium
