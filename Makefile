@@ -4,11 +4,12 @@
 #   make test       unit + integration suites (starts its own PostgreSQL), and
 #                   the web UI's e2e tests when /usr/bin/chromium is installed
 #   make test-e2e   the e2e tests only (installs Chromium and the npm packages)
+#   make test-user-guide   docs/USER-GUIDE.md's commands against a fresh demo
 #   make run        the demo (starts a private PostgreSQL under ./var/)
 #   make SANITIZE=address,undefined test   the same under sanitizers
 
 CC       ?= cc
-PKGS     := libmicrohttpd jansson libpq libcurl openssl
+PKGS     := libmicrohttpd jansson libpq libcurl openssl yaml-0.1
 # libcsv ships no pkg-config file on Debian.
 EXTRA_LIBS := -lcsv -lm
 TESTPKGS := criterion
@@ -46,8 +47,10 @@ INTEG_SUPPORT:= $(filter-out $(INTEG_SRCS),$(wildcard tests/integration/*.c))
 
 LIB_OBJS     := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 POLICY_OBJS  := $(POLICY_SRCS:%.c=$(BUILD)/obj/%.o)
-SERVER_OBJS  := $(filter-out $(BUILD)/obj/server/main.o,$(SERVER_SRCS:%.c=$(BUILD)/obj/%.o)) $(BUILD)/obj/gen/broker_migrations.o
-CONN_OBJS    := $(CONN_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/connector_migrations.o
+SERVER_OBJS  := $(filter-out $(BUILD)/obj/server/main.o,$(SERVER_SRCS:%.c=$(BUILD)/obj/%.o)) $(BUILD)/obj/gen/broker_migrations.o \
+                $(BUILD)/obj/gen/openapi_broker.o
+CONN_OBJS    := $(CONN_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/connector_migrations.o \
+                $(BUILD)/obj/gen/openapi_connector.o
 HARNESS_OBJS := $(HARNESS_SRCS:%.c=$(BUILD)/obj/%.o)
 INTEG_OBJS   := $(INTEG_SUPPORT:%.c=$(BUILD)/obj/%.o)
 UNIT_BINS    := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
@@ -71,7 +74,7 @@ endif
 # The demo's data generator (demo/): plain C, no library of ours.
 BINS         += $(BUILD)/bin/agora-demo-data
 
-.PHONY: all deps deps-e2e test test-unit test-integration test-hostile test-demo test-e2e test-e2e-if-chromium run clean install check-deps
+.PHONY: all deps deps-e2e test test-unit test-integration test-hostile test-demo test-user-guide test-e2e test-e2e-if-chromium run clean install check-deps
 all: deps
 	@$(MAKE) --no-print-directory build-all
 
@@ -97,6 +100,12 @@ $(BUILD)/gen/broker_migrations.c: scripts/embed-sql $(wildcard schemas/sql/broke
 $(BUILD)/gen/connector_migrations.c: scripts/embed-sql $(wildcard schemas/sql/connector/*.sql)
 	@mkdir -p $(dir $@)
 	scripts/embed-sql connector_migrations schemas/sql/connector > $@.tmp && mv $@.tmp $@
+
+# So are the OpenAPI documents (schemas/openapi/*.yaml), served as JSON at
+# /openapi.json (lib/service.c, lib/yamljson.c).
+$(BUILD)/gen/openapi_%.c: scripts/embed-text schemas/openapi/%.yaml
+	@mkdir -p $(dir $@)
+	scripts/embed-text agora_openapi_$*_yaml schemas/openapi/$*.yaml > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
 	@mkdir -p $(dir $@)
@@ -151,7 +160,8 @@ $(BUILD)/tests/integration/%: $(BUILD)/obj/tests/integration/%.o $(INTEG_OBJS) $
 # Unit tests need nothing running; integration tests get a throwaway
 # PostgreSQL from scripts/pg-test-cluster and start real processes.
 test: all
-	@$(MAKE) --no-print-directory test-unit test-integration test-demo test-install test-e2e-if-chromium
+	@$(MAKE) --no-print-directory test-unit test-integration test-demo test-user-guide test-install \
+		test-e2e-if-chromium
 
 test-unit: build-all
 	@AGORA_BUILD_DIR=$(BUILD) scripts/run-tests unit $(BUILD) $(UNIT_BINS)
@@ -172,6 +182,11 @@ test-hostile: build-all
 # start, seed, check, stop, start again, check nothing was made twice (~10 s).
 test-demo: build-all
 	@scripts/run-demo --check $(BUILD)
+
+# docs/USER-GUIDE.md, run: every ```sh block in order, with set -e, against a
+# demo started on free ports in a temporary directory (~30 s).
+test-user-guide: build-all
+	@scripts/test-user-guide $(BUILD)
 
 # The web UI in headless Chromium against a real broker and two connectors
 # (tests/e2e/, docs/WEB-UI.md).  `make test` runs them only where Chromium

@@ -149,6 +149,7 @@ main(int argc, char **argv)
 		url[n - 1] = '\0';
 	c.svc.public_url = url;
 	c.svc.name = "Agora connector";
+	c.svc.openapi_yaml = agora_openapi_connector_yaml;
 
 	struct agora_server_config cfg = {
 		.listen = OPT("listen"),

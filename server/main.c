@@ -153,6 +153,7 @@ main(int argc, char **argv)
 	b.svc.public_url = url;
 	b.svc.participant_id = url;
 	b.svc.name = "Agora broker";
+	b.svc.openapi_yaml = agora_openapi_broker_yaml;
 	/* The ledger's sequencer signs tree heads with the broker key. */
 	if (!ledger_start(b.svc.key, b.svc.kid, OPT("db")))
 		return 1;

@@ -1,9 +1,11 @@
 /* test_connector.c — a real connector registered at a real broker:
  * datasets, content uploads, observations, policies, offers, the DSP
  * catalog with access policies, ownership. */
+#include "connector.h"
 #include "connector_fixture.h"
 #include "crypto.h"
 #include "jose.h"
+#include "openapi_check.h"
 #include "util.h"
 
 #include <criterion/criterion.h>
@@ -63,6 +65,31 @@ Test(connector, wellknown_and_print_jwk)
 	harness_resp_free(r);
 	r = cfx_call(&city, "GET", "/readyz", NULL, NULL);
 	cr_assert_eq(r->status, 200);
+	harness_resp_free(r);
+}
+
+/* schemas/openapi/connector.yaml, as served, describes exactly the route
+ * table, with the four credentials and the route table's extras. */
+Test(connector, openapi_describes_every_route)
+{
+	struct harness_resp *r = cfx_call(&city, "GET", "/openapi.json", NULL, NULL);
+	cr_assert_eq(r->status, 200);
+	cr_assert_str_eq(harness_resp_header(r, "Content-Type"), "application/json");
+	openapi_check_routes(r->json, connector_routes, connector_nroutes, "connector.yaml");
+	json_t *paths = json_object_get(r->json, "paths");
+	json_t *schemes = json_object_get(json_object_get(r->json, "components"), "securitySchemes");
+	const char *want[] = { "apiKey", "participantToken", "accessToken", "pushSecret" };
+	for (size_t i = 0; i < 4; i++)
+		cr_expect(json_is_object(json_object_get(schemes, want[i])), "no %s scheme", want[i]);
+	json_t *data = json_object_get(json_object_get(paths, "/data/{transfer}"), "get");
+	cr_assert_not_null(json_object_get(json_array_get(json_object_get(data, "security"), 0), "accessToken"));
+	json_t *push = json_object_get(json_object_get(paths, "/push/{id}"), "put");
+	cr_assert_not_null(json_object_get(json_array_get(json_object_get(push, "security"), 0), "pushSecret"));
+	cr_assert(json_is_true(json_object_get(push, "x-agora-streamed-body")));
+	json_t *create = json_object_get(json_object_get(paths, "/api/v1/datasets"), "post");
+	json_t *roles = json_object_get(create, "x-agora-roles");
+	cr_assert_eq(json_array_size(roles), 2);
+	cr_assert_str_eq(json_string_value(json_array_get(roles, 1)), "publisher");
 	harness_resp_free(r);
 }
 
