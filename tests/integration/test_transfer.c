@@ -61,12 +61,14 @@ Test(transfer, pull_file_end_to_end)
 	const char *bpid = sget(t, "brokerPid");
 	cr_assert_not_null(bpid);
 	char *bpath = xasprintf("/api/v1/transfers/%s", bpid);
-	/* Both sides' reports (the provider's goes out from its worker). */
+	/* Both sides' reports (the provider's goes out from its worker) and
+	 * the consumer's completion (sent after its report). */
 	for (int k = 0; k < 100; k++) {
 		r = fx_call("GET", bpath, ADMIN_KEY, NULL);
 		cr_assert_eq(r->status, 200, "%s", r->body);
 		if (json_is_object(json_object_get(r->json, "provider_report")) &&
-		    json_is_object(json_object_get(r->json, "consumer_report")))
+		    json_is_object(json_object_get(r->json, "consumer_report")) &&
+		    !strcmp(sget(r->json, "state"), "COMPLETED"))
 			break;
 		harness_resp_free(r);
 		r = NULL;
