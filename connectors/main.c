@@ -104,6 +104,8 @@ main(int argc, char **argv)
 		printf("%s\n", s);
 		free(s);
 		json_decref(jwk);
+		agora_key_free(c.svc.key);
+		free(keypath);
 		return 0;
 	}
 	if (!OPT("participant-id") || !*OPT("participant-id")) {
