@@ -97,47 +97,12 @@ const struct agora_stmt db_transfer_stmts[] = {
 	{ NULL, NULL }
 };
 
-static PGconn *
-conn_or_own(PGconn *c)
-{
-	return c ? c : agora_db_conn();
-}
-
-static enum agora_qs
-one_json(PGconn *c, const char *name, int n, const char *const *params, json_t **out)
-{
-	*out = NULL;
-	if (!(c = conn_or_own(c)))
-		return AGORA_QS_HARD_ERROR;
-	PGresult *res = agora_db_exec(c, name, n, params);
-	enum agora_qs qs = agora_db_status(res, name);
-	if (qs == AGORA_QS_ONE && PQntuples(res) > 0 && !PQgetisnull(res, 0, 0)) {
-		*out = json_loads(PQgetvalue(res, 0, 0), JSON_DECODE_ANY, NULL);
-		if (!*out)
-			qs = AGORA_QS_HARD_ERROR;
-	} else if (qs == AGORA_QS_ONE) {
-		qs = AGORA_QS_NONE;
-	}
-	PQclear(res);
-	return qs;
-}
-
-static enum agora_qs
-command(PGconn *c, const char *name, int n, const char *const *params)
-{
-	if (!(c = conn_or_own(c)))
-		return AGORA_QS_HARD_ERROR;
-	PGresult *res = agora_db_exec(c, name, n, params);
-	enum agora_qs qs = agora_db_status(res, name);
-	PQclear(res);
-	return qs;
-}
 
 enum agora_qs
 db_ctr_get(PGconn *c, const char *id, bool lock, json_t **row)
 {
 	const char *p[] = { id };
-	return one_json(c, lock ? "ctr_lock" : "ctr_get", 1, p, row);
+	return agora_db_one_json(c, lock ? "ctr_lock" : "ctr_get", 1, p, row);
 }
 
 enum agora_qs
@@ -145,7 +110,7 @@ db_ctr_by_counterpart(PGconn *c, const char *role, const char *counterpart, cons
 		      bool lock, json_t **row)
 {
 	const char *p[] = { role, counterpart, pid };
-	return one_json(c, lock ? "ctr_lock_cp" : "ctr_by_cp", 3, p, row);
+	return agora_db_one_json(c, lock ? "ctr_lock_cp" : "ctr_by_cp", 3, p, row);
 }
 
 static enum agora_qs
@@ -155,7 +120,7 @@ with_row(PGconn *c, const char *name, const json_t *row)
 	if (!text)
 		return AGORA_QS_HARD_ERROR;
 	const char *p[] = { text };
-	enum agora_qs qs = command(c, name, 1, p);
+	enum agora_qs qs = agora_db_command(c, name, 1, p);
 	free(text);
 	return qs;
 }
@@ -178,14 +143,14 @@ db_ctr_progress(const char *id, long long bytes)
 	char b[32];
 	snprintf(b, sizeof b, "%lld", bytes);
 	const char *p[] = { id, b };
-	return command(NULL, "ctr_progress", 2, p);
+	return agora_db_command(NULL, "ctr_progress", 2, p);
 }
 
 enum agora_qs
 db_ctr_delete_due(PGconn *c, const char *id, const char *iso_duration)
 {
 	const char *p[] = { id, iso_duration };
-	return command(c, "ctr_delete_due", 2, p);
+	return agora_db_command(c, "ctr_delete_due", 2, p);
 }
 
 enum agora_qs
@@ -197,7 +162,7 @@ db_ctr_msg_add(PGconn *c, const char *id, const char *direction, const char *typ
 	char *r = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
 	char *b = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	const char *p[] = { id, direction, type, hash, status ? st : NULL, r, b };
-	enum agora_qs qs = command(c, "ctr_msg_add", 7, p);
+	enum agora_qs qs = agora_db_command(c, "ctr_msg_add", 7, p);
 	free(r);
 	free(b);
 	return qs;
@@ -207,7 +172,7 @@ enum agora_qs
 db_ctr_msg_find(PGconn *c, const char *id, const char *hash, long *status, json_t **reply)
 {
 	*reply = NULL;
-	if (!(c = conn_or_own(c)))
+	if (!c && !(c = agora_db_conn()))
 		return AGORA_QS_HARD_ERROR;
 	const char *p[] = { id, hash };
 	PGresult *res = agora_db_exec(c, "ctr_msg_find", 2, p);
@@ -224,14 +189,14 @@ enum agora_qs
 db_ctr_agreement(PGconn *c, const char *agreement_id, json_t **out)
 {
 	const char *p[] = { agreement_id };
-	return one_json(c, "ctr_agreement", 1, p, out);
+	return agora_db_one_json(c, "ctr_agreement", 1, p, out);
 }
 
 enum agora_qs
 db_ctr_doc(const char *id, json_t **doc)
 {
 	const char *p[] = { id };
-	return one_json(NULL, "ctr_doc", 1, p, doc);
+	return agora_db_one_json(NULL, "ctr_doc", 1, p, doc);
 }
 
 enum agora_qs
@@ -240,7 +205,7 @@ db_ctr_list(const char *role, const char *state, const char *after, int limit, j
 	char l[16];
 	snprintf(l, sizeof l, "%d", limit);
 	const char *p[] = { role, state, after, l };
-	enum agora_qs qs = one_json(NULL, "ctr_list", 4, p, out);
+	enum agora_qs qs = agora_db_one_json(NULL, "ctr_list", 4, p, out);
 	return qs == AGORA_QS_NONE ? AGORA_QS_ONE : qs;
 }
 
@@ -248,13 +213,13 @@ enum agora_qs
 db_ctr_history(const char *id, json_t **out)
 {
 	const char *p[] = { id };
-	return one_json(NULL, "ctr_history", 1, p, out);
+	return agora_db_one_json(NULL, "ctr_history", 1, p, out);
 }
 
 enum agora_qs
 db_ctr_pending(json_t **out)
 {
-	return one_json(NULL, "ctr_pending", 0, NULL, out);
+	return agora_db_one_json(NULL, "ctr_pending", 0, NULL, out);
 }
 
 enum agora_qs
@@ -264,7 +229,7 @@ db_ctr_patch(PGconn *c, const char *id, const json_t *fields)
 	if (!text)
 		return AGORA_QS_HARD_ERROR;
 	const char *p[] = { id, text };
-	enum agora_qs qs = command(c, "ctr_patch", 2, p);
+	enum agora_qs qs = agora_db_command(c, "ctr_patch", 2, p);
 	free(text);
 	return qs;
 }

@@ -309,3 +309,33 @@ out:
 	PQfinish(c);
 	return ok;
 }
+
+enum agora_qs
+agora_db_one_json(PGconn *c, const char *name, int n, const char *const *params, json_t **out)
+{
+	*out = NULL;
+	if (!c && !(c = agora_db_conn()))
+		return AGORA_QS_HARD_ERROR;
+	PGresult *res = agora_db_exec(c, name, n, params);
+	enum agora_qs qs = agora_db_status(res, name);
+	if (qs == AGORA_QS_ONE && PQntuples(res) > 0 && !PQgetisnull(res, 0, 0)) {
+		*out = json_loads(PQgetvalue(res, 0, 0), JSON_DECODE_ANY, NULL);
+		if (!*out)
+			qs = AGORA_QS_HARD_ERROR;
+	} else if (qs == AGORA_QS_ONE) {
+		qs = AGORA_QS_NONE;
+	}
+	PQclear(res);
+	return qs;
+}
+
+enum agora_qs
+agora_db_command(PGconn *c, const char *name, int n, const char *const *params)
+{
+	if (!c && !(c = agora_db_conn()))
+		return AGORA_QS_HARD_ERROR;
+	PGresult *res = agora_db_exec(c, name, n, params);
+	enum agora_qs qs = agora_db_status(res, name);
+	PQclear(res);
+	return qs;
+}

@@ -62,6 +62,15 @@ enum agora_qs agora_db_status(PGresult *res, const char *name);
  * is not NULL) copied into *second (heap).  ONE, NONE or an error. */
 enum agora_qs agora_db_get_json(const char *name, const char *param, json_t **doc, char **second);
 
+/* Run prepared statement name on c (NULL: this thread's connection) and
+ * parse column 0 of row 0 as JSON (any value) into *out (new reference):
+ * ONE, NONE (no row, or SQL NULL) or an error (HARD_ERROR also when the
+ * text is not JSON). */
+enum agora_qs agora_db_one_json(PGconn *c, const char *name, int n, const char *const *params,
+				json_t **out);
+/* Run prepared statement name on c (NULL: this thread's connection) for
+ * its effect: agora_db_status() of its result. */
+enum agora_qs agora_db_command(PGconn *c, const char *name, int n, const char *const *params);
 /* Run fn(conn, ctx) in one transaction (BEGIN ISOLATION LEVEL
  * `serializable` when serializable is true, else READ COMMITTED) and
  * COMMIT it; roll back and run it again, up to 5 times with jittered

@@ -65,42 +65,6 @@ const struct agora_stmt db_btr_stmts[] = {
 	{ NULL, NULL }
 };
 
-static PGconn *
-conn_or_own(PGconn *c)
-{
-	return c ? c : agora_db_conn();
-}
-
-/* Run name and parse column 0 of row 0 as JSON into *out. */
-static enum agora_qs
-one_json(PGconn *c, const char *name, int n, const char *const *params, json_t **out)
-{
-	*out = NULL;
-	if (!(c = conn_or_own(c)))
-		return AGORA_QS_HARD_ERROR;
-	PGresult *res = agora_db_exec(c, name, n, params);
-	enum agora_qs qs = agora_db_status(res, name);
-	if (qs == AGORA_QS_ONE && PQntuples(res) > 0 && !PQgetisnull(res, 0, 0)) {
-		*out = json_loads(PQgetvalue(res, 0, 0), JSON_DECODE_ANY, NULL);
-		if (!*out)
-			qs = AGORA_QS_HARD_ERROR;
-	} else if (qs == AGORA_QS_ONE) {
-		qs = AGORA_QS_NONE;
-	}
-	PQclear(res);
-	return qs;
-}
-
-static enum agora_qs
-command(PGconn *c, const char *name, int n, const char *const *params)
-{
-	if (!(c = conn_or_own(c)))
-		return AGORA_QS_HARD_ERROR;
-	PGresult *res = agora_db_exec(c, name, n, params);
-	enum agora_qs qs = agora_db_status(res, name);
-	PQclear(res);
-	return qs;
-}
 
 enum agora_qs
 db_btr_get(PGconn *c, enum db_btr_key key, const char *a, const char *b, bool lock, json_t **row)
@@ -113,7 +77,7 @@ db_btr_get(PGconn *c, enum db_btr_key key, const char *a, const char *b, bool lo
 	};
 	const char *p[] = { a, b };
 	int n = key == DB_BTR_BY_CONSUMER || key == DB_BTR_BY_PROVIDER ? 2 : 1;
-	return one_json(c, names[key][lock], n, p, row);
+	return agora_db_one_json(c, names[key][lock], n, p, row);
 }
 
 static enum agora_qs
@@ -123,7 +87,7 @@ with_row(PGconn *c, const char *name, const json_t *row)
 	if (!text)
 		return AGORA_QS_HARD_ERROR;
 	const char *p[] = { text };
-	enum agora_qs qs = command(c, name, 1, p);
+	enum agora_qs qs = agora_db_command(c, name, 1, p);
 	free(text);
 	return qs;
 }
@@ -145,7 +109,7 @@ db_btr_uses(PGconn *c, const char *agreement, long long *n)
 {
 	json_t *v = NULL;
 	const char *p[] = { agreement };
-	enum agora_qs qs = one_json(c, "btr_uses", 1, p, &v);
+	enum agora_qs qs = agora_db_one_json(c, "btr_uses", 1, p, &v);
 	*n = json_is_integer(v) ? json_integer_value(v) : 0;
 	json_decref(v);
 	return qs == AGORA_QS_NONE ? AGORA_QS_ONE : qs;
@@ -155,7 +119,7 @@ enum agora_qs
 db_btr_overdue(PGconn *c, const char *agreement, char **id)
 {
 	*id = NULL;
-	if (!(c = conn_or_own(c)))
+	if (!c && !(c = agora_db_conn()))
 		return AGORA_QS_HARD_ERROR;
 	const char *p[] = { agreement };
 	PGresult *res = agora_db_exec(c, "btr_overdue", 1, p);
@@ -170,7 +134,7 @@ enum agora_qs
 db_btr_running(PGconn *c, const char *agreement, json_t **ids)
 {
 	const char *p[] = { agreement };
-	enum agora_qs qs = one_json(c, "btr_running", 1, p, ids);
+	enum agora_qs qs = agora_db_one_json(c, "btr_running", 1, p, ids);
 	if (qs == AGORA_QS_NONE) {
 		*ids = json_array();
 		qs = AGORA_QS_ONE;
@@ -188,7 +152,7 @@ db_btr_message_add(PGconn *c, const char *id, const char *direction, const char 
 	char st[16];
 	snprintf(st, sizeof st, "%d", status);
 	const char *p[] = { id, direction, leg, type, b, sha256_hex, status ? st : NULL, r };
-	enum agora_qs qs = b ? command(c, "btr_msg_add", 8, p) : AGORA_QS_HARD_ERROR;
+	enum agora_qs qs = b ? agora_db_command(c, "btr_msg_add", 8, p) : AGORA_QS_HARD_ERROR;
 	free(b);
 	free(r);
 	return qs;
@@ -199,7 +163,7 @@ db_btr_message_seen(PGconn *c, const char *id, const char *type, const char *sha
 		    int *status, json_t **reply)
 {
 	*reply = NULL;
-	if (!(c = conn_or_own(c)))
+	if (!c && !(c = agora_db_conn()))
 		return AGORA_QS_HARD_ERROR;
 	const char *p[] = { id, type, sha256_hex };
 	PGresult *res = agora_db_exec(c, "btr_msg_seen", 3, p);
@@ -251,5 +215,5 @@ enum agora_qs
 db_btr_delete_due(PGconn *c, const char *id, const char *iso_duration)
 {
 	const char *p[] = { id, iso_duration };
-	return command(c, "btr_delete_due", 2, p);
+	return agora_db_command(c, "btr_delete_due", 2, p);
 }
