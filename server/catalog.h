@@ -7,6 +7,8 @@
 #define AGORA_CATALOG_H
 
 #include <jansson.h>
+
+#include "policy.h"
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -60,6 +62,22 @@ bool catalog_parse_time(const char *s, double *t);
 
 /* The process-wide policy configuration (built on first use; read-only). */
 const struct agora_policy_config *catalog_policy_config(void);
+/* A participant's registered attributes (country, industry,
+ * certification, memberships: the participants.attributes JSON) as policy
+ * request attributes.  Everything borrows from the JSON and from the
+ * struct itself: fill it in place and do not copy it. */
+#define CATALOG_MAX_MEMBERSHIPS 32
+struct catalog_attrs {
+	const char *single[3];
+	const char *members[CATALOG_MAX_MEMBERSHIPS];
+	struct agora_policy_attr attrs[4];
+	size_t n;
+};
+void catalog_attrs_from_json(struct catalog_attrs *a, const json_t *attributes);
+/* Append to reasons (an array) the messages of a decision's failing
+ * reasons (not "satisfied" or "granted"), until it holds max.  Returns
+ * how many it now holds. */
+size_t catalog_decision_reasons(const json_t *decision, json_t *reasons, size_t max);
 /* True when p permits action "use" to viewer with its registered
  * attributes (the participants.attributes JSON); viewer NULL and
  * attributes NULL: an empty request (anyone). */

@@ -25,35 +25,52 @@ catalog_policy_config(void)
 	return cfg;
 }
 
-#define MAX_MEMBERSHIPS 32
+void
+catalog_attrs_from_json(struct catalog_attrs *a, const json_t *attributes)
+{
+	static const char *const names[] = { "country", "industry", "certification" };
+	a->n = 0;
+	for (size_t i = 0; i < ARRAY_LEN(names); i++) {
+		a->single[i] = json_string_value(json_object_get(attributes, names[i]));
+		if (a->single[i])
+			a->attrs[a->n++] = (struct agora_policy_attr){ names[i], { &a->single[i], 1 } };
+	}
+	const json_t *m = json_object_get(attributes, "memberships");
+	size_t nm = 0;
+	for (size_t i = 0; i < json_array_size(m) && nm < CATALOG_MAX_MEMBERSHIPS; i++) {
+		const char *s = json_string_value(json_array_get(m, i));
+		if (s)
+			a->members[nm++] = s;
+	}
+	if (nm)
+		a->attrs[a->n++] = (struct agora_policy_attr){ "memberships", { a->members, nm } };
+}
+
+size_t
+catalog_decision_reasons(const json_t *decision, json_t *reasons, size_t max)
+{
+	size_t i;
+	json_t *r;
+	json_array_foreach(json_object_get(decision, "reasons"), i, r) {
+		const char *code = json_string_value(json_object_get(r, "code"));
+		const char *msg = json_string_value(json_object_get(r, "message"));
+		if (msg && *msg && code && strcmp(code, "satisfied") && strcmp(code, "granted") &&
+		    json_array_size(reasons) < max)
+			json_array_append_new(reasons, json_string(msg));
+	}
+	return json_array_size(reasons);
+}
 
 bool
 catalog_policy_permits(const struct agora_policy *p, const char *viewer, const json_t *attributes)
 {
-	static const char *const names[] = { "country", "industry", "certification" };
-	const char *single[ARRAY_LEN(names)];
-	const char *members[MAX_MEMBERSHIPS];
-	struct agora_policy_attr attrs[ARRAY_LEN(names) + 1];
-	size_t na = 0;
-	for (size_t i = 0; i < ARRAY_LEN(names); i++) {
-		single[i] = json_string_value(json_object_get(attributes, names[i]));
-		if (single[i])
-			attrs[na++] = (struct agora_policy_attr){ names[i], { &single[i], 1 } };
-	}
-	const json_t *m = json_object_get(attributes, "memberships");
-	size_t nm = 0;
-	for (size_t i = 0; i < json_array_size(m) && nm < MAX_MEMBERSHIPS; i++) {
-		const char *s = json_string_value(json_array_get(m, i));
-		if (s)
-			members[nm++] = s;
-	}
-	if (nm)
-		attrs[na++] = (struct agora_policy_attr){ "memberships", { members, nm } };
+	struct catalog_attrs a;
+	catalog_attrs_from_json(&a, attributes);
 	struct agora_policy_request req = {
 		.action = "use",
 		.assignee = viewer,
-		.attrs = na ? attrs : NULL,
-		.n_attrs = na,
+		.attrs = a.n ? a.attrs : NULL,
+		.n_attrs = a.n,
 	};
 	struct agora_policy_decision dec;
 	return agora_policy_decide(p, &req, &dec) == AGORA_POLICY_PERMIT;

@@ -251,27 +251,13 @@ static bool
 permits_now(const struct agora_policy *pol, const char *consumer, const json_t *attributes,
 	    struct req_check *k)
 {
-	static const char *const names[] = { "country", "industry", "certification" };
-	const char *single[ARRAY_LEN(names)];
-	const char *members[32];
-	struct agora_policy_attr attrs[ARRAY_LEN(names) + 1];
-	size_t na = 0, nm = 0;
-	for (size_t i = 0; i < ARRAY_LEN(names); i++) {
-		single[i] = json_string_value(json_object_get(attributes, names[i]));
-		if (single[i])
-			attrs[na++] = (struct agora_policy_attr){ names[i], { &single[i], 1 } };
-	}
-	const json_t *m = json_object_get(attributes, "memberships");
-	for (size_t i = 0; i < json_array_size(m) && nm < ARRAY_LEN(members); i++)
-		if (json_is_string(json_array_get(m, i)))
-			members[nm++] = json_string_value(json_array_get(m, i));
-	if (nm)
-		attrs[na++] = (struct agora_policy_attr){ "memberships", { members, nm } };
+	struct catalog_attrs a;
+	catalog_attrs_from_json(&a, attributes);
 	struct agora_policy_request req = {
 		.action = "use",
 		.assignee = consumer,
-		.attrs = na ? attrs : NULL,
-		.n_attrs = na,
+		.attrs = a.n ? a.attrs : NULL,
+		.n_attrs = a.n,
 		.now_ms = agora_now() * 1000,
 		.has_now = true,
 	};
@@ -279,21 +265,13 @@ permits_now(const struct agora_policy *pol, const char *consumer, const json_t *
 	if (agora_policy_decide(pol, &req, &dec) == AGORA_POLICY_PERMIT)
 		return true;
 	json_t *d = agora_policy_decision_to_json(&dec);
-	size_t i;
-	json_t *r;
 	if (only_use_time_unknowns(d)) {
 		json_decref(d);
 		return true;
 	}
-	json_array_foreach(json_object_get(d, "reasons"), i, r) {
-		const char *code = json_string_value(json_object_get(r, "code"));
-		const char *msg = json_string_value(json_object_get(r, "message"));
-		if (msg && *msg && !str_eq(code, "satisfied") && !str_eq(code, "granted") &&
-		    json_array_size(k->reasons) < MAX_REASONS)
-			json_array_append_new(k->reasons, json_string(msg));
-	}
+	size_t n = catalog_decision_reasons(d, k->reasons, MAX_REASONS);
 	json_decref(d);
-	if (!json_array_size(k->reasons))
+	if (!n)
 		json_array_append_new(k->reasons,
 				      json_string("the contract policy does not permit use by you"));
 	k->code = "policy_denied";

@@ -119,22 +119,8 @@ compile_agreement(const json_t *agreement)
 static bool
 permits(const json_t *agreement, const struct scope *s, json_t *reasons, json_t **duties)
 {
-	static const char *const names[] = { "country", "industry", "certification" };
-	const char *single[ARRAY_LEN(names)];
-	const char *members[32];
-	struct agora_policy_attr attrs[ARRAY_LEN(names) + 1];
-	size_t na = 0, nm = 0;
-	for (size_t i = 0; i < ARRAY_LEN(names); i++) {
-		single[i] = sget(s->attributes, names[i]);
-		if (single[i])
-			attrs[na++] = (struct agora_policy_attr){ names[i], { &single[i], 1 } };
-	}
-	const json_t *m = json_object_get(s->attributes, "memberships");
-	for (size_t i = 0; i < json_array_size(m) && nm < ARRAY_LEN(members); i++)
-		if (json_is_string(json_array_get(m, i)))
-			members[nm++] = json_string_value(json_array_get(m, i));
-	if (nm)
-		attrs[na++] = (struct agora_policy_attr){ "memberships", { members, nm } };
+	struct catalog_attrs a;
+	catalog_attrs_from_json(&a, s->attributes);
 	struct agora_policy *pol = compile_agreement(agreement);
 	if (duties)
 		*duties = NULL;
@@ -145,8 +131,8 @@ permits(const json_t *agreement, const struct scope *s, json_t *reasons, json_t 
 	struct agora_policy_request req = {
 		.action = "use",
 		.assignee = s->consumer,
-		.attrs = na ? attrs : NULL,
-		.n_attrs = na,
+		.attrs = a.n ? a.attrs : NULL,
+		.n_attrs = a.n,
 		.now_ms = agora_now() * 1000,
 		.has_now = true,
 		.count = s->count,
@@ -172,15 +158,7 @@ permits(const json_t *agreement, const struct scope *s, json_t *reasons, json_t 
 			*duties = json_array();
 	}
 	if (!ok) {
-		size_t i;
-		json_t *r;
-		json_array_foreach(json_object_get(d, "reasons"), i, r) {
-			const char *code = sget(r, "code"), *msg = sget(r, "message");
-			if (msg && *msg && !str_eq(code, "satisfied") && !str_eq(code, "granted") &&
-			    json_array_size(reasons) < MAX_REASONS)
-				json_array_append_new(reasons, json_string(msg));
-		}
-		if (!json_array_size(reasons))
+		if (!catalog_decision_reasons(d, reasons, MAX_REASONS))
 			json_array_append_new(reasons,
 					      json_string("the agreement does not permit this use"));
 	}
