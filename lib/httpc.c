@@ -144,6 +144,7 @@ struct xfer {
 	size_t nheaders;
 	size_t cap_headers;
 	size_t header_bytes;
+	unsigned sends;		/* times libcurl was about to send the request */
 };
 
 static void
@@ -206,6 +207,21 @@ on_header(char *ptr, size_t size, size_t nmemb, void *ud)
 	x->headers[x->nheaders++] =
 		xasprintf("%.*s: %.*s", (int)name_len, ptr, (int)(end - v), v);
 	return n;
+}
+
+/* When a reused connection dies before any byte of the response, libcurl
+ * silently sends the request again on a fresh connection.  The request may
+ * have been processed all the same (only the answer was lost), and our
+ * callers' requests carry one-time participant tokens (a new jti per
+ * attempt, OUTBOX.md): the copy would be a replay, refused with a 404 the
+ * caller takes for a final answer.  So a request goes out at most once per
+ * call; the caller gets a transport error and retries with a fresh token. */
+static int
+on_prereq(void *ud, char *primary_ip, char *local_ip, int primary_port, int local_port)
+{
+	struct xfer *x = ud;
+	(void)primary_ip, (void)local_ip, (void)primary_port, (void)local_port;
+	return x->sends++ == 0 ? CURL_PREREQFUNC_OK : CURL_PREREQFUNC_ABORT;
 }
 
 static bool
@@ -304,6 +320,8 @@ agora_httpc_request(const struct agora_httpc_req *req, struct agora_httpc_resp *
 	curl_easy_setopt(easy, CURLOPT_WRITEDATA, &x);
 	curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(easy, CURLOPT_HEADERDATA, &x);
+	curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, on_prereq);
+	curl_easy_setopt(easy, CURLOPT_PREREQDATA, &x);
 	/* Fails before the body when Content-Length already says too much
 	 * (not for HEAD, whose Content-Length describes a body never sent). */
 	if (strcasecmp(method, "HEAD") != 0)
@@ -323,6 +341,8 @@ agora_httpc_request(const struct agora_httpc_req *req, struct agora_httpc_resp *
 	} else {
 		resp->error = classify(rc, x.too_large);
 		const char *why = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+		if (rc == CURLE_ABORTED_BY_CALLBACK && x.sends > 1)
+			why = "the connection closed before any response (not resent)";
 		switch (resp->error) {
 		case AGORA_HTTPC_ERR_TOO_LARGE:
 			snprintf(resp->err, sizeof resp->err,
@@ -346,6 +366,7 @@ agora_httpc_request(const struct agora_httpc_req *req, struct agora_httpc_resp *
 	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(easy, CURLOPT_WRITEDATA, NULL);
 	curl_easy_setopt(easy, CURLOPT_HEADERDATA, NULL);
+	curl_easy_setopt(easy, CURLOPT_PREREQDATA, NULL);
 	curl_slist_free_all(hdrs);
 	return rc == CURLE_OK;
 }
