@@ -132,6 +132,11 @@ serve_conn(void *arg)
 			/* Processed, but the answer is lost: the connection closes. */
 			atomic_fetch_add(&srv_vanished, 1);
 			keep = false;
+		} else if (strcmp(path, "/cut-headers") == 0) {
+			/* The connection drops in the middle of the headers. */
+			const char *h = "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nConte";
+			send_all(fd, h, strlen(h));
+			keep = false;
 		} else if (strcmp(path, "/continue") == 0) {
 			const char *h = "HTTP/1.1 100 Continue\r\nX-Interim: yes\r\n\r\n";
 			send_all(fd, h, strlen(h));
@@ -447,6 +452,20 @@ Test(httpc, not_resent_when_a_reused_connection_dies)
 	agora_httpc_resp_cleanup(&resp);
 	free(hello);
 	free(vanish);
+}
+
+/* libcurl itself answers such a response as a 201 without a body. */
+Test(httpc, response_cut_inside_the_headers_is_an_error)
+{
+	char *u = url("/cut-headers");
+	struct agora_httpc_req req = { .method = "POST", .url = u, .body = "{}", .body_len = 2 };
+	struct agora_httpc_resp resp;
+	cr_assert_not(agora_httpc_request(&req, &resp), "status %ld", resp.status);
+	cr_assert_eq(resp.error, AGORA_HTTPC_ERR_TRANSPORT, "err: %s", resp.err);
+	cr_assert(strstr(resp.err, "inside the response headers"), "%s", resp.err);
+	cr_assert_null(resp.body);
+	agora_httpc_resp_cleanup(&resp);
+	free(u);
 }
 
 static void *
