@@ -256,7 +256,6 @@ exchange_roll(struct conn *c)
 	c->delayed = false;
 	c->fault = f < cfg.drop_prob ? FAULT_DROP
 		 : f < cfg.drop_prob + cfg.truncate_prob ? FAULT_TRUNCATE : FAULT_NONE;
-	count.exchanges++;
 }
 
 /* Starts a non-blocking connect to c->backend.  Returns false when the
@@ -490,6 +489,7 @@ conn_handle(struct conn *c, short crev, short brev, int64_t now)
 				exchange_roll(c);
 			c->drawn = false;
 			c->open = true;
+			count.exchanges++;
 		}
 	}
 	if ((brev & POLLOUT) && !pipe_write(&c->up, c->bfd, c->upbuf))
