@@ -6,6 +6,11 @@
 #                           proxy in front of two broker replicas)
 #   make test-faultproxy    the proxy's own test against two tiny python3
 #                           backends (~6 s)
+#   make test-load-netfaults   negotiations and transfers between a broker
+#                           and two connectors that reach each other only
+#                           through faulty proxies: retries converge and
+#                           nothing is duplicated (tests/load/run-netfaults,
+#                           docs/TESTING.md "Network faults"; < 5 min)
 
 BUILD ?= build
 
@@ -14,8 +19,11 @@ $(BUILD)/tests/load/agora-faultproxy: tests/load/faultproxy.c
 	@mkdir -p $(dir $@) $(BUILD)/obj/tests/load
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MF $(BUILD)/obj/tests/load/faultproxy.d -MT $@ $< -o $@
 
-.PHONY: faultproxy test-faultproxy
+.PHONY: faultproxy test-faultproxy test-load-netfaults
 faultproxy: $(BUILD)/tests/load/agora-faultproxy
 
 test-faultproxy: $(BUILD)/tests/load/agora-faultproxy
 	@tests/load/test-faultproxy $(BUILD)
+
+test-load-netfaults: build-all $(BUILD)/tests/load/agora-faultproxy
+	@tests/load/run-netfaults $(BUILD)
