@@ -140,6 +140,48 @@ agora_db_get_json(const char *name, const char *param, json_t **doc, char **seco
 	return qs;
 }
 
+bool
+agora_db_pipeline(PGconn *c, const struct agora_db_step *steps, size_t n)
+{
+	bool ok = PQenterPipelineMode(c) == 1;
+	size_t sent = 0;
+	for (; ok && sent < n; sent++) {
+		const struct agora_db_step *s = &steps[sent];
+		ok = s->stmt ? PQsendQueryPrepared(c, s->stmt, s->n, s->params, NULL, NULL, 0) == 1
+			     : PQsendQueryParams(c, s->sql, 0, NULL, NULL, NULL, NULL, 0) == 1;
+	}
+	if (sent > 0 && PQpipelineSync(c) != 1)
+		ok = false;
+	/* Each step's result, then the NULL that ends it; then the Sync's. */
+	for (size_t i = 0; i < n; i++) {
+		const struct agora_db_step *s = &steps[i];
+		PGresult *r = i < sent ? PQgetResult(c) : NULL;
+		if (!r)
+			r = PQmakeEmptyPGresult(c, PGRES_FATAL_ERROR);
+		else
+			while (PQgetResult(c))
+				;	/* cannot be: one statement, one result */
+		if (PQresultStatus(r) == PGRES_PIPELINE_ABORTED ||
+		    agora_db_status(r, s->stmt ? s->stmt : s->sql) < 0)
+			ok = false;
+		if (s->res)
+			*s->res = r;
+		else
+			PQclear(r);
+	}
+	/* Drain up to the Sync (a broken connection ends with NULLs). */
+	for (int guard = 0; guard < 16 && PQpipelineStatus(c) != PQ_PIPELINE_OFF; guard++) {
+		PGresult *r = PQgetResult(c);
+		ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+		PQclear(r);
+		if ((st == PGRES_PIPELINE_SYNC || !r) && PQexitPipelineMode(c) == 1)
+			break;
+		if (PQstatus(c) != CONNECTION_OK)
+			break;
+	}
+	return ok && PQpipelineStatus(c) == PQ_PIPELINE_OFF;
+}
+
 static enum agora_qs
 simple(PGconn *c, const char *sql)
 {
