@@ -764,14 +764,17 @@ deliver_one(struct agora_outbox *ob, PGconn *c, enum claim how, const char *arg,
 		{ .sql = "SAVEPOINT agora_outbox_result" },
 	};
 	bool ok = agora_db_pipeline(c, steps, ob->cfg.on_result ? 3 : 2);
-	enum agora_qs qs = ok ? agora_db_status(r, stmts[how]) : AGORA_QS_HARD_ERROR;
-	if (!ok || qs != AGORA_QS_ONE) {
+	enum agora_qs qs = PQresultStatus(r) == PGRES_PIPELINE_ABORTED ? AGORA_QS_HARD_ERROR
+									 : agora_db_status(r, stmts[how]);
+	if (!ok && qs >= 0)
+		qs = AGORA_QS_HARD_ERROR;	/* BEGIN or SAVEPOINT failed */
+	if (qs != AGORA_QS_ONE) {
 		PQclear(r);
-		if (ok && qs == AGORA_QS_NONE && next_ms)
+		if (qs == AGORA_QS_NONE && next_ms)
 			*next_ms = next_due_ms(c);
 		if (PQtransactionStatus(c) != PQTRANS_IDLE)
 			exec_ok(c, "ROLLBACK");
-		return ok && qs == AGORA_QS_NONE ? 0 : -1;
+		return qs == AGORA_QS_NONE ? 0 : -1;
 	}
 	struct msg m = { .attempts = atoi(PQgetvalue(r, 0, 6)) };
 	snprintf(m.id, sizeof m.id, "%s", PQgetvalue(r, 0, 0));

@@ -272,7 +272,7 @@ db_token_seen(const char *participant, const char *jti, long long expires_at)
 {
 	static _Atomic unsigned calls;
 	PGconn *c = agora_db_conn();
-	if (!c || PQtransactionStatus(c) != PQTRANS_IDLE)	/* see token_seen */
+	if (!c || PQtransactionStatus(c) != PQTRANS_IDLE || agora_db_in_tx())	/* see token_seen */
 		return AGORA_QS_HARD_ERROR;
 	/* Expired entries are dropped now and then, on the request path but
 	 * rarely: one statement in 256 calls. */
