@@ -165,7 +165,7 @@ replay_seen(void *ctx, const char *participant, const char *jti, long long exp)
 	(void)ctx;
 	static _Atomic unsigned calls;
 	PGconn *db = agora_db_conn();
-	if (!db || PQtransactionStatus(db) != PQTRANS_IDLE)	/* see token_seen */
+	if (!db || PQtransactionStatus(db) != PQTRANS_IDLE || agora_db_in_tx())	/* see token_seen */
 		return AGORA_QS_HARD_ERROR;
 	if ((atomic_fetch_add(&calls, 1) & 255) == 0) {
 		PGresult *p = agora_db_exec(db, "token_purge", 0, NULL);

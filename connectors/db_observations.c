@@ -41,7 +41,9 @@ const struct agora_stmt db_observation_stmts[] = {
 static enum agora_qs
 copy_rows(PGconn *c, const char *dataset_id, const struct agora_obs_batch *b)
 {
-	PGresult *r = PQexec(c, "COPY observations (dataset_id, ts, thing, vals) FROM STDIN");
+	PGresult *r = agora_db_flush_begin(c)
+			      ? PQexec(c, "COPY observations (dataset_id, ts, thing, vals) FROM STDIN")
+			      : NULL;
 	bool ok = PQresultStatus(r) == PGRES_COPY_IN;
 	PQclear(r);
 	if (!ok) {

@@ -192,12 +192,14 @@ lookup(struct agora_req *r)
 	return qs == AGORA_QS_ONE ? doc : NULL;
 }
 
-/* The API document: the row without internals, its history and agreement. */
+/* The API document from doc (the negotiation's row as db_neg_get reads
+ * it; stolen): the row without internals, its history and agreement. */
 static enum MHD_Result
-reply_negotiation(struct agora_req *r, unsigned status, const char *id)
+reply_negotiation_doc(struct agora_req *r, unsigned status, json_t *doc)
 {
-	json_t *doc = NULL, *hist = NULL, *ag = NULL;
-	if (db_neg_get(NULL, id, false, &doc) != AGORA_QS_ONE || db_neg_history(id, &hist) < 0) {
+	json_t *hist = NULL, *ag = NULL;
+	const char *id = sget(doc, "id");
+	if (!id || db_neg_history(id, &hist) < 0) {
 		json_decref(doc);
 		return db_unavailable(r);
 	}
@@ -216,14 +218,25 @@ reply_negotiation(struct agora_req *r, unsigned status, const char *id)
 	return agora_reply_json(r, status, doc);
 }
 
+/* The API document of negotiation id, read now. */
+static enum MHD_Result
+reply_negotiation(struct agora_req *r, unsigned status, const char *id)
+{
+	json_t *doc = NULL;
+	if (db_neg_get(NULL, id, false, &doc) != AGORA_QS_ONE) {
+		json_decref(doc);
+		return db_unavailable(r);
+	}
+	return reply_negotiation_doc(r, status, doc);
+}
+
 enum MHD_Result
 conn_negotiation_get(struct agora_req *r)
 {
 	json_t *doc = lookup(r);
 	if (!doc)
 		return MHD_YES;
-	json_decref(doc);
-	return reply_negotiation(r, 200, agora_req_param(r, "id"));
+	return reply_negotiation_doc(r, 200, doc);	/* the row just read, not a second read */
 }
 
 /* ---- approve / reject / terminate ---------------------------------------- */

@@ -729,6 +729,11 @@ negotiation_on_result(void *ctx, PGconn *db, const char *kind, const char *ref, 
 	struct connector *c = ctx;
 	(void)sent;
 	json_t *neg = NULL;
+	bool request = kind && strcmp(kind, "contract_request") == 0;
+	/* A delivered message other than the request changes nothing here:
+	 * no need to lock and read the negotiation (most deliveries). */
+	if (outcome == AGORA_OUTBOX_DELIVERED && !request)
+		return;
 	if (!ref || db_neg_get(db, ref, true, &neg) != AGORA_QS_ONE)
 		return;
 	enum agora_dsp_state state;
@@ -736,7 +741,7 @@ negotiation_on_result(void *ctx, PGconn *db, const char *kind, const char *ref, 
 	struct agora_dsp_reply rp;
 	char err[256];
 	bool parsed = reply && agora_dsp_parse_reply(reply, &rp, err, sizeof err) == 0;
-	if (strcmp(kind, "contract_request") == 0 && outcome == AGORA_OUTBOX_DELIVERED) {
+	if (request && outcome == AGORA_OUTBOX_DELIVERED) {
 		if (!parsed || rp.is_error || !rp.provider_pid) {
 			agora_logf(AGORA_LOG_WARN, "negotiation", "%s: the broker's acknowledgement is unusable: %s",
 				   ref, parsed ? "no providerPid" : "not a ContractNegotiation");

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -358,11 +359,29 @@ agora_ed25519_verify(const struct agora_key *k, const void *msg, size_t len,
 	return ok;
 }
 
+/* SHA-256 fetched from the provider once: EVP_sha256() makes OpenSSL 3
+ * fetch the implementation again (locks, name look-ups) on every use. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void
+sha256_fetch(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static const EVP_MD *
+sha256(void)
+{
+	pthread_once(&sha256_once, sha256_fetch);
+	return sha256_md ? sha256_md : EVP_sha256();
+}
+
 void
 agora_sha256(const void *data, size_t len, uint8_t out[AGORA_SHA256_LEN])
 {
 	unsigned int outlen = 0;
-	if (EVP_Digest(data, len, out, &outlen, EVP_sha256(), NULL) != 1 || outlen != AGORA_SHA256_LEN)
+	if (EVP_Digest(data, len, out, &outlen, sha256(), NULL) != 1 || outlen != AGORA_SHA256_LEN)
 		abort();
 }
 
@@ -505,7 +524,7 @@ agora_sha256_new(void)
 {
 	struct agora_sha256_ctx *c = xmalloc(sizeof *c);
 	c->md = EVP_MD_CTX_new();
-	if (!c->md || EVP_DigestInit_ex(c->md, EVP_sha256(), NULL) != 1)
+	if (!c->md || EVP_DigestInit_ex(c->md, sha256(), NULL) != 1)
 		abort();	/* only on allocation failure */
 	return c;
 }

@@ -89,10 +89,45 @@ agora_db_close(void)
 	pthread_setspecific(conn_key, NULL);
 }
 
+/* The BEGIN of the transaction agora_db_tx runs on this thread, not sent
+ * yet: it goes with the transaction's first statement, in one round trip
+ * (agora_db_exec), or on its own when something else comes first
+ * (agora_db_flush_begin). */
+static _Thread_local struct {
+	PGconn *c;
+	const char *sql;
+} pending_begin;
+
+bool
+agora_db_flush_begin(PGconn *c)
+{
+	if (!c || pending_begin.c != c)
+		return true;
+	pending_begin.c = NULL;
+	PGresult *r = PQexec(c, pending_begin.sql);
+	bool ok = agora_db_status(r, pending_begin.sql) >= 0;
+	PQclear(r);
+	return ok;
+}
+
 PGresult *
 agora_db_exec(PGconn *c, const char *name, int nparams, const char *const *params)
 {
-	PGresult *r = PQexecPrepared(c, name, nparams, params, NULL, NULL, 0);
+	PGresult *r = NULL;
+	if (c && pending_begin.c == c) {
+		pending_begin.c = NULL;
+		struct agora_db_step steps[] = {
+			{ .sql = pending_begin.sql },
+			{ .stmt = name, .n = nparams, .params = params, .res = &r },
+		};
+		agora_db_pipeline(c, steps, 2);
+		if (r && PQresultStatus(r) == PGRES_PIPELINE_ABORTED) {
+			PQclear(r);	/* BEGIN failed (logged): say so */
+			r = NULL;
+		}
+	} else {
+		r = PQexecPrepared(c, name, nparams, params, NULL, NULL, 0);
+	}
 	if (!r)
 		r = PQmakeEmptyPGresult(c, PGRES_FATAL_ERROR);
 	return r;
@@ -140,6 +175,51 @@ agora_db_get_json(const char *name, const char *param, json_t **doc, char **seco
 	return qs;
 }
 
+bool
+agora_db_pipeline(PGconn *c, const struct agora_db_step *steps, size_t n)
+{
+	bool ok = PQenterPipelineMode(c) == 1;
+	size_t sent = 0;
+	for (; ok && sent < n; sent++) {
+		const struct agora_db_step *s = &steps[sent];
+		ok = s->stmt ? PQsendQueryPrepared(c, s->stmt, s->n, s->params, NULL, NULL, 0) == 1
+			     : PQsendQueryParams(c, s->sql, 0, NULL, NULL, NULL, NULL, 0) == 1;
+	}
+	if (sent > 0 && PQpipelineSync(c) != 1)
+		ok = false;
+	/* Each step's result, then the NULL that ends it; then the Sync's. */
+	for (size_t i = 0; i < n; i++) {
+		const struct agora_db_step *s = &steps[i];
+		PGresult *r = i < sent ? PQgetResult(c) : NULL;
+		if (!r)
+			r = PQmakeEmptyPGresult(c, PGRES_FATAL_ERROR);
+		else
+			while (PQgetResult(c))
+				;	/* cannot be: one statement, one result */
+		/* A result handed back is the caller's to classify (and log). */
+		ExecStatusType st = PQresultStatus(r);
+		if (st == PGRES_PIPELINE_ABORTED ||
+		    (s->res ? st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK
+			    : agora_db_status(r, s->stmt ? s->stmt : s->sql) < 0))
+			ok = false;
+		if (s->res)
+			*s->res = r;
+		else
+			PQclear(r);
+	}
+	/* Drain up to the Sync (a broken connection ends with NULLs). */
+	for (int guard = 0; guard < 16 && PQpipelineStatus(c) != PQ_PIPELINE_OFF; guard++) {
+		PGresult *r = PQgetResult(c);
+		ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+		PQclear(r);
+		if ((st == PGRES_PIPELINE_SYNC || !r) && PQexitPipelineMode(c) == 1)
+			break;
+		if (PQstatus(c) != CONNECTION_OK)
+			break;
+	}
+	return ok && PQpipelineStatus(c) == PQ_PIPELINE_OFF;
+}
+
 static enum agora_qs
 simple(PGconn *c, const char *sql)
 {
@@ -160,6 +240,12 @@ static _Thread_local struct {
 		unsigned times;
 	} h[MAX_COMMIT_HOOKS];
 } tx_hooks;
+
+bool
+agora_db_in_tx(void)
+{
+	return tx_hooks.in_tx;
+}
 
 unsigned
 agora_db_after_commit(agora_db_commit_hook hook, void *arg)
@@ -197,21 +283,24 @@ agora_db_tx(enum agora_qs (*fn)(PGconn *c, void *ctx), void *ctx, bool serializa
 		PGconn *c = agora_db_conn();
 		if (!c)
 			return AGORA_QS_HARD_ERROR;
-		qs = simple(c, serializable ? "BEGIN ISOLATION LEVEL SERIALIZABLE" : "BEGIN");
-		if (qs < 0)
-			return qs;
+		/* BEGIN goes with fn's first statement (agora_db_exec). */
+		pending_begin.c = c;
+		pending_begin.sql = serializable ? "BEGIN ISOLATION LEVEL SERIALIZABLE" : "BEGIN";
 		tx_hooks.in_tx = true;
 		tx_hooks.n = 0;
 		qs = fn(c, ctx);
+		bool begun = pending_begin.c != c;	/* fn ran a statement */
+		pending_begin.c = NULL;
 		if (qs >= 0 && qs != AGORA_QS_CONFLICT) {
-			enum agora_qs cq = simple(c, "COMMIT");
+			enum agora_qs cq = begun ? simple(c, "COMMIT") : AGORA_QS_ONE;
 			tx_leave(cq >= 0);
 			if (cq >= 0)
 				return qs;
 			qs = cq;
 		} else {
 			tx_leave(false);
-			simple(c, "ROLLBACK");
+			if (begun)
+				simple(c, "ROLLBACK");
 		}
 		if (qs != AGORA_QS_RETRY)
 			return qs;

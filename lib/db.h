@@ -50,8 +50,36 @@ PGconn *agora_db_conn(void);
 /* Close this thread's connection (threads that exit call it implicitly). */
 void agora_db_close(void);
 
-/* Execute prepared statement `name`; never NULL (PQclear it). */
+/* Execute prepared statement `name`; never NULL (PQclear it).  Inside
+ * agora_db_tx the transaction's BEGIN goes with its first statement, in
+ * one round trip: code that sends anything on c by other means (PQexec*,
+ * PQprepare, COPY) calls agora_db_flush_begin(c) first. */
 PGresult *agora_db_exec(PGconn *c, const char *name, int nparams, const char *const *params);
+/* One statement of agora_db_pipeline: prepared statement `stmt` with its
+ * parameters, or, when stmt is NULL, `sql` without parameters (BEGIN,
+ * COMMIT, SAVEPOINT …).  When res is not NULL the statement's result is
+ * stored there (never NULL; PQclear it), else it is checked and cleared. */
+struct agora_db_step {
+	const char *stmt;
+	const char *sql;
+	int n;
+	const char *const *params;
+	PGresult **res;
+};
+/* Send steps[0..n) in one round trip (libpq pipeline mode, one Sync at the
+ * end) and collect their results.  After a failing step the server skips
+ * the rest (their results are PGRES_PIPELINE_ABORTED); a transaction the
+ * steps opened stays open (failed, when a step failed).  true when every
+ * step succeeded (failures of steps without res logged by agora_db_status
+ * with the statement name or SQL). */
+bool agora_db_pipeline(PGconn *c, const struct agora_db_step *steps, size_t n);
+/* Send the BEGIN of the agora_db_tx running on c when it has not gone yet
+ * (see agora_db_exec); true when there was none or it succeeded. */
+bool agora_db_flush_begin(PGconn *c);
+/* true while agora_db_tx runs a transaction on this thread (whether or not
+ * its BEGIN has gone yet). */
+bool agora_db_in_tx(void);
+
 /* Classify a result: ONE for rows ≥ 1 or a command that succeeded,
  * NONE for zero rows, CONFLICT/RETRY/HARD_ERROR from the SQLSTATE.
  * Logs hard errors with the statement name. */

@@ -647,22 +647,27 @@ send_msg(const struct agora_outbox *ob, const struct msg *m, struct agora_httpc_
 	return -1;	/* 408, 429, 5xx, and 1xx/3xx (not followed) */
 }
 
-/* Record the outcome of m and run the callback, in the claim's transaction
- * (not committed here).  The callback runs under a savepoint: when it fails
- * (leaves the transaction failed), rolling back to the savepoint undoes its
- * writes and keeps the row ours, and the failure is recorded instead of the
- * outcome.  The removal (delete or dead-letter) follows the callback,
- * after the savepoint is released: deleting, inside a subtransaction, a row
- * its parent locked makes PostgreSQL create a MultiXact per message, which
+/* Record the outcome of m and run the callback, in the claim's transaction,
+ * which deliver_one opened with a savepoint when there is a callback.  The
+ * callback runs under that savepoint: when it fails (leaves the
+ * transaction failed), rolling back to the savepoint undoes its writes and
+ * keeps the row ours, and the failure is recorded instead of the outcome.
+ * The removal (delete or dead-letter) follows the callback, after the
+ * savepoint is released: deleting, inside a subtransaction, a row its
+ * parent locked makes PostgreSQL create a MultiXact per message, which
  * every later scan over the dead row must resolve (several % of the
- * cluster's CPU under load).  A failed statement of our own leaves the
- * transaction failed: its COMMIT then fails (see deliver_one). */
+ * cluster's CPU under load).  A delivered message's release, delete and
+ * COMMIT go in one round trip, followed by the look-up of the next message
+ * of its ref (*more): then *committed is true.  Otherwise the transaction
+ * is left open for deliver_one to commit; a failed statement of our own
+ * leaves it failed, and its COMMIT then fails (see deliver_one). */
 static void
 finish(struct agora_outbox *ob, PGconn *c, const struct msg *m, int outcome,
-       const struct agora_httpc_resp *resp, const char *err)
+       const struct agora_httpc_resp *resp, const char *err, bool *committed, bool *more)
 {
 	const struct agora_outbox_config *cfg = &ob->cfg;
 	int attempts = m->attempts + 1;
+	*committed = false;
 	if (outcome < 0 && (unsigned)attempts < cfg->max_attempts) {
 		long d = backoff_ms(cfg, m->attempts, retry_after(resp));
 		agora_log(AGORA_LOG_INFO, "outbox: retry",
@@ -670,7 +675,8 @@ finish(struct agora_outbox *ob, PGconn *c, const struct msg *m, int outcome,
 				    m->kind, "ref", m->ref, "attempts", attempts, "delay_ms",
 				    (json_int_t)d, "error", err));
 		scan_later(ob, d);
-		reschedule(c, m, attempts, d, err);
+		if (!cfg->on_result || exec_ok(c, "RELEASE SAVEPOINT agora_outbox_result"))
+			reschedule(c, m, attempts, d, err);
 		return;
 	}
 	if (outcome < 0)
@@ -682,8 +688,6 @@ finish(struct agora_outbox *ob, PGconn *c, const struct msg *m, int outcome,
 				    m->kind, "url", m->url, "ref", m->ref, "attempts", attempts,
 				    "error", err));
 	if (cfg->on_result) {
-		if (!exec_ok(c, "SAVEPOINT agora_outbox_result"))
-			return;
 		json_t *sent = json_loads(m->body, 0, NULL);
 		json_t *reply = resp->status ? agora_httpc_json(resp) : NULL;
 		cfg->on_result(cfg->ctx, c, m->kind, m->ref, sent, resp->status, reply,
@@ -694,19 +698,33 @@ finish(struct agora_outbox *ob, PGconn *c, const struct msg *m, int outcome,
 			agora_log(AGORA_LOG_ERROR, "outbox: result not recorded",
 				  json_pack("{s:s, s:s, s:s?}", "id", m->id, "kind", m->kind, "ref",
 					    m->ref));
-			if (exec_ok(c, "ROLLBACK TO SAVEPOINT agora_outbox_result"))
+			if (exec_ok(c, "ROLLBACK TO SAVEPOINT agora_outbox_result") &&
+			    exec_ok(c, "RELEASE SAVEPOINT agora_outbox_result"))
 				record_failure(ob, c, m);
 			return;
 		}
-		if (!exec_ok(c, "RELEASE SAVEPOINT agora_outbox_result"))
-			return;
 	}
 	if (outcome == AGORA_OUTBOX_DELIVERED) {
-		const char *p[] = { m->id };
-		run(c, "agora_outbox_delete", 1, p);
-	} else {
-		bury(c, m, attempts, refused ? "refused" : "gave_up", resp->status, resp->body, err);
+		const char *p[] = { m->id }, *rp[] = { m->ref };
+		PGresult *has = NULL;
+		struct agora_db_step steps[] = {
+			{ .sql = "RELEASE SAVEPOINT agora_outbox_result" },
+			{ .stmt = "agora_outbox_delete", .n = 1, .params = p },
+			{ .sql = "COMMIT" },
+			/* After the commit: what waited for this message. */
+			{ .stmt = "agora_outbox_has_ref", .n = 1, .params = rp, .res = &has },
+		};
+		size_t first = cfg->on_result ? 0 : 1, n = ARRAY_LEN(steps) - (m->ref ? 0 : 1);
+		agora_db_pipeline(c, steps + first, n - first);
+		/* Committed unless a step before COMMIT failed (then the
+		 * transaction is still open, failed). */
+		*committed = PQtransactionStatus(c) == PQTRANS_IDLE;
+		*more = has && PQresultStatus(has) == PGRES_TUPLES_OK && PQntuples(has) > 0;
+		PQclear(has);
+		return;
 	}
+	if (!cfg->on_result || exec_ok(c, "RELEASE SAVEPOINT agora_outbox_result"))
+		bury(c, m, attempts, refused ? "refused" : "gave_up", resp->status, resp->body, err);
 }
 
 static char *
@@ -723,28 +741,39 @@ enum claim { CLAIM_ANY, CLAIM_ID, CLAIM_REF };
  * came of it; *ref, heap, is its ref or NULL), 0 when none could be
  * claimed, -1 on a database error. */
 static long next_due_ms(PGconn *c);
+static bool ref_has_more(PGconn *c, const char *ref);
 
 static int
 deliver_one(struct agora_outbox *ob, PGconn *c, enum claim how, const char *arg, char **ref,
-	    long *next_ms)
+	    bool *more, long *next_ms)
 {
 	static const char *const stmts[] = { "agora_outbox_claim", "agora_outbox_claim_id",
 					     "agora_outbox_claim_ref" };
 	*ref = NULL;
+	*more = false;
 	/* The settling commit need not wait for the disk (the claim sets
 	 * synchronous_commit off for this transaction): if a crash loses it,
 	 * the row comes back and the message is sent again, which receivers
-	 * answer as the first time (at-least-once delivery). */
-	if (!exec_ok(c, "BEGIN"))
-		return -1;
+	 * answer as the first time (at-least-once delivery).  BEGIN, the
+	 * claim and the callback's savepoint go in one round trip. */
 	const char *p[] = { arg };
-	PGresult *r = agora_db_exec(c, stmts[how], how == CLAIM_ANY ? 0 : 1, p);
-	enum agora_qs qs = agora_db_status(r, stmts[how]);
+	PGresult *r = NULL;
+	struct agora_db_step steps[] = {
+		{ .sql = "BEGIN" },
+		{ .stmt = stmts[how], .n = how == CLAIM_ANY ? 0 : 1, .params = p, .res = &r },
+		{ .sql = "SAVEPOINT agora_outbox_result" },
+	};
+	bool ok = agora_db_pipeline(c, steps, ob->cfg.on_result ? 3 : 2);
+	enum agora_qs qs = PQresultStatus(r) == PGRES_PIPELINE_ABORTED ? AGORA_QS_HARD_ERROR
+									 : agora_db_status(r, stmts[how]);
+	if (!ok && qs >= 0)
+		qs = AGORA_QS_HARD_ERROR;	/* BEGIN or SAVEPOINT failed */
 	if (qs != AGORA_QS_ONE) {
 		PQclear(r);
 		if (qs == AGORA_QS_NONE && next_ms)
 			*next_ms = next_due_ms(c);
-		exec_ok(c, "ROLLBACK");
+		if (PQtransactionStatus(c) != PQTRANS_IDLE)
+			exec_ok(c, "ROLLBACK");
 		return qs == AGORA_QS_NONE ? 0 : -1;
 	}
 	struct msg m = { .attempts = atoi(PQgetvalue(r, 0, 6)) };
@@ -758,14 +787,15 @@ deliver_one(struct agora_outbox *ob, PGconn *c, enum claim how, const char *arg,
 
 	struct agora_httpc_resp resp;
 	char err[256] = "";
+	bool committed = false;
 	int outcome = send_msg(ob, &m, &resp, err, sizeof err);
-	finish(ob, c, &m, outcome, &resp, err);
+	finish(ob, c, &m, outcome, &resp, err, &committed, more);
 	/* A failed statement of finish's own: COMMIT would only roll back. */
 	bool failed = PQtransactionStatus(c) == PQTRANS_INERROR;
 	if (failed)
 		agora_log(AGORA_LOG_ERROR, "outbox: result not recorded",
 			  json_pack("{s:s, s:s, s:s?}", "id", m.id, "kind", m.kind, "ref", m.ref));
-	if ((failed || !exec_ok(c, "COMMIT")) && PQstatus(c) == CONNECTION_OK) {
+	if (!committed && (failed || !exec_ok(c, "COMMIT")) && PQstatus(c) == CONNECTION_OK) {
 		/* Unlocked now, but recording the failure keeps a COMMIT that
 		 * always fails (say, a deferred constraint the callback broke)
 		 * from resending the message in a tight loop. */
@@ -776,6 +806,8 @@ deliver_one(struct agora_outbox *ob, PGconn *c, enum claim how, const char *arg,
 				exec_ok(c, "ROLLBACK");
 		}
 	}
+	if (!committed && m.ref)
+		*more = ref_has_more(c, m.ref);
 	if (outcome == AGORA_OUTBOX_DELIVERED)
 		agora_log(AGORA_LOG_DEBUG, "outbox: delivered",
 			  json_pack("{s:s, s:s, s:s?, s:I}", "id", m.id, "kind", m.kind, "ref",
@@ -816,7 +848,8 @@ next_due_ms(PGconn *c)
 }
 
 /* A worker: claims the messages committed in this process by id (woken
- * by the commit hook), then the next message of the same ref (it may have
+ * by the commit hook), then the next message of the same ref when the
+ * settling found one (it may have
  * waited for the one just settled, here or in another replica); scans for
  * any due message at start, when another process notifies, when a retry
  * falls due and after a timeout — and keeps scanning while it finds some,
@@ -853,26 +886,35 @@ worker(void *arg)
 			continue;
 		}
 		char *ref = NULL;
+		bool more = false;
 		int n = 0;
 		if (chain) {
-			n = ref_has_more(c, chain) ? deliver_one(ob, c, CLAIM_REF, chain, &ref, NULL) : 0;
+			n = deliver_one(ob, c, CLAIM_REF, chain, &ref, &more, NULL);
 			free(chain);
-			chain = ref;
+			chain = more ? ref : (free(ref), NULL);
 			if (n > 0)
 				continue;
 		}
 		if (j == JOB_HINT) {
 			char id[24];
 			snprintf(id, sizeof id, "%lld", hint);
-			deliver_one(ob, c, CLAIM_ID, id, &chain, NULL);
+			deliver_one(ob, c, CLAIM_ID, id, &chain, &more, NULL);
 			j = JOB_WAIT;	/* done with it: the next job, without waiting if any */
 		} else if (j == JOB_SCAN) {
 			ms = -1;
-			n = deliver_one(ob, c, CLAIM_ANY, NULL, &chain, &ms);
+			n = deliver_one(ob, c, CLAIM_ANY, NULL, &chain, &more, &ms);
+			if (!more) {
+				free(chain);
+				chain = NULL;
+			}
 			if (n > 0)
 				continue;	/* scan again: a backlog drains */
 			if (n < 0)
 				ms = DEGRADED_CAP_MS;
+		}
+		if (chain && !more) {
+			free(chain);
+			chain = NULL;
 		}
 		if (chain)
 			continue;

@@ -473,7 +473,9 @@ static PGresult *
 exec_sql(PGconn *c, struct sql *s, const char *what)
 {
 	log_sql(s, what);
-	PGresult *r = PQexecParams(c, s->b.data, s->n, NULL, s->params, NULL, NULL, 0);
+	PGresult *r = agora_db_flush_begin(c)
+			      ? PQexecParams(c, s->b.data, s->n, NULL, s->params, NULL, NULL, 0)
+			      : NULL;
 	if (!r)
 		r = PQmakeEmptyPGresult(c, PGRES_FATAL_ERROR);
 	return r;
@@ -625,6 +627,7 @@ db_catalog_dataset_get(const char *id, const char *caller, json_t **out)
 	int k = caller ? 1 : 0;
 	log_sql(&s, "catalog dataset");
 	PGresult *r = NULL;
+	agora_db_flush_begin(c);	/* a failure shows in the statements' results */
 	if (prepared_on[k] == c) {
 		r = PQexecPrepared(c, name, s.n, s.params, NULL, NULL, 0);
 		const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;

@@ -200,7 +200,8 @@ db_ledger_leaves(PGconn *c, long long from, long long to, uint8_t (*out)[32])
 	snprintf(t, sizeof t, "%lld", to);
 	const char *p[] = { f, t };
 	/* Binary results: 32 raw bytes per row, no hex to parse. */
-	PGresult *r = PQexecPrepared(c, "ledger_leaves", 2, p, NULL, NULL, 1);
+	PGresult *r = agora_db_flush_begin(c) ? PQexecPrepared(c, "ledger_leaves", 2, p, NULL, NULL, 1)
+					      : NULL;
 	if (!r)
 		r = PQmakeEmptyPGresult(c, PGRES_FATAL_ERROR);
 	enum agora_qs qs = agora_db_status(r, "ledger_leaves");

@@ -3,9 +3,42 @@
 #include "ledger.h"
 #include "util.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+/* Participant keys as db_participant_key read them, reused for
+ * KEY_CACHE_TTL seconds: every DSP message and every agreement signature
+ * needs one (8 lookups per negotiation).  A change made through this
+ * process (db_participant_update) drops the whole cache at once; another
+ * replica's change is seen within the TTL.  Only found keys of existing
+ * participants are kept: an unknown participant or kid is asked again. */
+#define KEY_CACHE_SLOTS 64
+#define KEY_CACHE_TTL 5
+static struct key_slot {
+	char *id, *kid, *status, *jwk;	/* jwk: JSON text */
+	int64_t fetched;
+} key_cache[KEY_CACHE_SLOTS];
+static pthread_mutex_t key_cache_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t key_cache_gen;	/* bumped by every change; under key_cache_mu */
+
+static void
+key_cache_drop(void)
+{
+	pthread_mutex_lock(&key_cache_mu);
+	key_cache_gen++;
+	for (size_t i = 0; i < KEY_CACHE_SLOTS; i++) {
+		struct key_slot *s = &key_cache[i];
+		free(s->id);
+		free(s->kid);
+		free(s->status);
+		free(s->jwk);
+		memset(s, 0, sizeof *s);
+	}
+	pthread_mutex_unlock(&key_cache_mu);
+}
 
 #define PARTICIPANT_COLS \
 	"id, name, endpoint, status, jwks::text, attributes::text, " \
@@ -143,7 +176,12 @@ update_tx(PGconn *c, void *ctx)
 enum agora_qs
 db_participant_update(const struct db_participant *p)
 {
-	return agora_db_tx(update_tx, (void *)p, false);
+	/* Dropped before and after: a lookup that read the old row stores
+	 * it only if no change began meanwhile (see db_participant_key). */
+	key_cache_drop();
+	enum agora_qs qs = agora_db_tx(update_tx, (void *)p, false);
+	key_cache_drop();
+	return qs;
 }
 
 enum agora_qs
@@ -184,6 +222,24 @@ db_participant_list(const char *after, const char *status, int limit, json_t **o
 enum agora_qs
 db_participant_key(const char *id, const char *kid, json_t **jwk, char **status)
 {
+	int64_t now = agora_now();
+	pthread_mutex_lock(&key_cache_mu);
+	uint64_t gen = key_cache_gen;
+	struct key_slot *victim = &key_cache[0];
+	for (size_t i = 0; i < KEY_CACHE_SLOTS; i++) {
+		struct key_slot *s = &key_cache[i];
+		if (s->id && !strcmp(s->id, id) && !strcmp(s->kid, kid) &&
+		    now - s->fetched < KEY_CACHE_TTL) {
+			*status = xstrdup(s->status);
+			*jwk = json_loads(s->jwk, 0, NULL);
+			pthread_mutex_unlock(&key_cache_mu);
+			return AGORA_QS_ONE;
+		}
+		if (s->fetched < victim->fetched)
+			victim = s;
+	}
+	pthread_mutex_unlock(&key_cache_mu);
+
 	PGconn *c = agora_db_conn();
 	if (!c)
 		return AGORA_QS_HARD_ERROR;
@@ -193,6 +249,19 @@ db_participant_key(const char *id, const char *kid, json_t **jwk, char **status)
 	if (qs == AGORA_QS_ONE) {
 		*status = xstrdup(PQgetvalue(r, 0, 0));
 		*jwk = PQgetisnull(r, 0, 1) ? NULL : json_loads(PQgetvalue(r, 0, 1), 0, NULL);
+		pthread_mutex_lock(&key_cache_mu);
+		if (*jwk && gen == key_cache_gen) {
+			free(victim->id);
+			free(victim->kid);
+			free(victim->status);
+			free(victim->jwk);
+			victim->id = xstrdup(id);
+			victim->kid = xstrdup(kid);
+			victim->status = xstrdup(*status);
+			victim->jwk = xstrdup(PQgetvalue(r, 0, 1));
+			victim->fetched = now;
+		}
+		pthread_mutex_unlock(&key_cache_mu);
 	}
 	PQclear(r);
 	return qs;
@@ -203,7 +272,7 @@ db_token_seen(const char *participant, const char *jti, long long expires_at)
 {
 	static _Atomic unsigned calls;
 	PGconn *c = agora_db_conn();
-	if (!c || PQtransactionStatus(c) != PQTRANS_IDLE)	/* see token_seen */
+	if (!c || PQtransactionStatus(c) != PQTRANS_IDLE || agora_db_in_tx())	/* see token_seen */
 		return AGORA_QS_HARD_ERROR;
 	/* Expired entries are dropped now and then, on the request path but
 	 * rarely: one statement in 256 calls. */
