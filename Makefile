@@ -26,6 +26,15 @@ ifneq ($(SANITIZE),)
 CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS  += -fsanitize=$(SANITIZE)
 BUILD    := build-san
+# Every stage (unit, integration, demo, user guide, e2e) runs its processes
+# with these unless the caller set them: a memory error or undefined
+# behaviour stops the process with a non-zero status (UBSan cannot recover:
+# -fno-sanitize-recover=all), and a leak at a normal exit makes it exit with
+# status 23 — the fixtures require status 0 of every server they stop.
+# tests/lsan.supp: third-party leaks only.
+export ASAN_OPTIONS  ?= halt_on_error=1:detect_leaks=1
+export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
+export LSAN_OPTIONS  ?= suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
 endif
 
 # pkg-config is only asked once deps are present (make deps runs first).
