@@ -173,8 +173,8 @@ def main():
             if not g:
                 goal_txt = "—"
             else:
-                goal_txt = "%s%s" % (g["text"].replace("<=", "≤").replace(">=", "≥"),
-                                     " (ratio)" if g["on"] == "ratio" else "")
+                goal_txt = g["text"].replace("<=", "≤").replace(">=", "≥")
+                goal_txt += " (ratio)" if g["on"] == "ratio" else (" " + fg["unit"] if fg["unit"] else "")
                 if b.get("quick"):
                     goal_txt += " — quick run"
                 elif g["met"] is True:
