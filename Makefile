@@ -7,6 +7,7 @@
 #   make test-user-guide   docs/USER-GUIDE.md's commands against a fresh demo
 #   make run        the demo (starts a private PostgreSQL under ./var/)
 #   make SANITIZE=address,undefined test   the same under sanitizers
+#   make test-valgrind   the unit tests under valgrind (memory errors, leaks)
 
 CC       ?= cc
 PKGS     := libmicrohttpd jansson libpq libcurl openssl yaml-0.1
@@ -186,6 +187,16 @@ test-hostile: build-all
 	@f=$$(mktemp); AGORA_HOSTILE_COUNT=$$f AGORA_BUILD_DIR=$(BUILD) scripts/pg-test-cluster run -- \
 		scripts/run-tests hostile $(BUILD) $(HOSTILE_BINS); st=$$?; \
 	echo "hostile: $$(awk '{n += $$1} END {print n + 0}' $$f) requests"; rm -f $$f; exit $$st
+
+# Every unit test binary under valgrind's memcheck, following Criterion's
+# workers; fails on any memory error or definitely/indirectly lost block
+# (docs/TESTING.md#valgrind).  Not part of make test.
+.PHONY: test-valgrind deps-valgrind
+deps-valgrind:
+	@scripts/deps valgrind
+test-valgrind: deps-valgrind
+	@$(MAKE) --no-print-directory build-all
+	@scripts/run-valgrind $(UNIT_BINS)
 
 # The demo end to end, unattended, in a temporary directory on free ports:
 # start, seed, check, stop, start again, check nothing was made twice (~10 s).
