@@ -155,11 +155,14 @@ def timed_exec(argv):
 
 
 def peak_rss(argv):
-    """Peak RSS (KiB) of argv, exec'd from sh: a child's ru_maxrss keeps the
-    high-water mark of the process before its exec, which for a child of
-    this Python would be Python's own size, for sh's about 1 MiB (the
-    /bin/true row shows it)."""
-    return timed_exec(["/bin/sh", "-c", 'exec "$0" "$@"'] + argv)[1]
+    """Peak RSS (KiB) of argv, from GNU time's %M.  A child's ru_maxrss keeps
+    the high-water mark of the process it was before its exec: for a child
+    of this Python that is Python's own size, for a child that GNU time
+    forks about 1 MiB (the /bin/true row shows it)."""
+    out = work + "/maxrss"
+    timed_exec(["/usr/bin/time", "-f", "%M", "-o", out] + argv)
+    with open(out) as f:
+        return int(f.read().split()[-1])
 
 
 def med(xs):

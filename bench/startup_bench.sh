@@ -82,7 +82,7 @@ workers; the connector also registers its catalog with a running broker).
 
 nginx start-up runs (ms): ${nginx_runs}.
 
-\`--version\` and \`--help\`: wall time from spawn to exit, and peak RSS (ru_maxrss, exec'd from sh), median of
+\`--version\` and \`--help\`: wall time from spawn to exit, and peak RSS (GNU time's %M), median of
 $EXEC_RUNS runs each, interleaved with the anchor \`/bin/true\` (${true_ms} ms, ${true_rss} KiB):
 
 | binary | option | time | peak RSS | time / /bin/true |
