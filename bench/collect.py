@@ -96,7 +96,10 @@ def main():
         "started": datetime.datetime.fromtimestamp(started, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "minutes": round((datetime.datetime.now().timestamp() - started) / 60, 1),
         "commit": sh("git", "rev-parse", "HEAD"),
-        "commit_dirty": bool(sh("git", "status", "--porcelain", "--untracked-files=no")),
+        # Files changed since the commit, besides this run's own results.
+        "uncommitted": [f for f in (sh("git", "diff", "--name-only", "HEAD") or "").splitlines()
+                        if not f.startswith(os.path.normpath(results) + "/")
+                        and os.path.abspath(f) != os.path.abspath(report)],
         "machine": machine(load_start),
         "quick": False,
         "benches": {},
@@ -135,7 +138,8 @@ def main():
                "the run took %s minutes. Every figure is next to its anchor measured in the same run "
                "on the same machine; the ratio is figure / anchor (for times lower is better, for rates "
                "higher). Machine-readable: [%s/latest.json](%s/latest.json)."
-               % (doc["date"], (doc["commit"] or "?")[:12], " (with uncommitted changes)" if doc["commit_dirty"] else "",
+               % (doc["date"], (doc["commit"] or "?")[:12],
+                  " (with uncommitted changes to %s)" % ", ".join(doc["uncommitted"]) if doc["uncommitted"] else "",
                   doc["minutes"], rel, rel))
     out.append("")
     out.append("| machine | |")
