@@ -38,10 +38,10 @@ bench-startup: deps-bench $(BINS)
 bench-policy-eval: $(BUILD)/bench/policy_eval
 	bench/policy_bench.sh $(BUILD)
 
-# make bench: every benchmark above, one after the other (about 25 minutes on
-# the 2-core development machine), then bench/collect.py gathers their JSON
+# make bench: every benchmark above, one after the other (16½ minutes on the
+# 2-core development machine), then bench/collect.py gathers their JSON
 # into $(BENCH_RESULTS)/latest.json and writes $(BENCH_REPORT).  See
-# docs/BENCHMARKS.md.  BENCH_QUICK=1 shortens every bench (a few minutes);
+# docs/BENCHMARKS.md.  BENCH_QUICK=1 shortens every bench (about 4 minutes);
 # make bench-quick does that into $(BUILD)/bench-quick/, leaving bench/ alone.
 # BENCH_ONLY="sig startup" runs a subset.
 BENCH_QUICK   ?= 0
