@@ -7,6 +7,7 @@
 #   make test-user-guide   docs/USER-GUIDE.md's commands against a fresh demo
 #   make run        the demo (starts a private PostgreSQL under ./var/)
 #   make SANITIZE=address,undefined test   the same under sanitizers
+#   make test-valgrind   the unit tests under valgrind (memory errors, leaks)
 
 CC       ?= cc
 PKGS     := libmicrohttpd jansson libpq libcurl openssl yaml-0.1
@@ -26,6 +27,15 @@ ifneq ($(SANITIZE),)
 CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS  += -fsanitize=$(SANITIZE)
 BUILD    := build-san
+# Every stage (unit, integration, demo, user guide, e2e) runs its processes
+# with these unless the caller set them: a memory error or undefined
+# behaviour stops the process with a non-zero status (UBSan cannot recover:
+# -fno-sanitize-recover=all), and a leak at a normal exit makes it exit with
+# status 23 — the fixtures require status 0 of every server they stop.
+# tests/lsan.supp: third-party leaks only.
+export ASAN_OPTIONS  ?= halt_on_error=1:detect_leaks=1
+export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
+export LSAN_OPTIONS  ?= suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
 endif
 
 # pkg-config is only asked once deps are present (make deps runs first).
@@ -177,6 +187,16 @@ test-hostile: build-all
 	@f=$$(mktemp); AGORA_HOSTILE_COUNT=$$f AGORA_BUILD_DIR=$(BUILD) scripts/pg-test-cluster run -- \
 		scripts/run-tests hostile $(BUILD) $(HOSTILE_BINS); st=$$?; \
 	echo "hostile: $$(awk '{n += $$1} END {print n + 0}' $$f) requests"; rm -f $$f; exit $$st
+
+# Every unit test binary under valgrind's memcheck, following Criterion's
+# workers; fails on any memory error or definitely/indirectly lost block
+# (docs/TESTING.md#valgrind).  Not part of make test.
+.PHONY: test-valgrind deps-valgrind
+deps-valgrind:
+	@scripts/deps valgrind
+test-valgrind: deps-valgrind
+	@$(MAKE) --no-print-directory build-all
+	@scripts/run-valgrind $(UNIT_BINS)
 
 # The demo end to end, unattended, in a temporary directory on free ports:
 # start, seed, check, stop, start again, check nothing was made twice (~10 s).

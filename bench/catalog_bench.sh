@@ -9,18 +9,30 @@
 #      queries, then queries/s with wrk (32 connections, 3 runs of 15 s);
 #   4. the identical SQL (taken from the broker's debug log) through pgbench
 #      with 32 clients as the anchor.
-# Results go to bench/results/catalog.md (medians of the runs).
+# Results go to bench/results/catalog.md (medians of the runs) and
+# catalog.json (bench/common.sh).  Sizes and durations: RUNS (3),
+# PARTICIPANTS (100; × 1,000 datasets), QUERIES (300 per latency run),
+# WRK_SECONDS and PG_SECONDS (15); BENCH_QUICK=1 makes them 1, 10, 100, 3, 3.
 set -eu
 build=${1:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
+. bench/common.sh
+if [ "$BENCH_QUICK" = 1 ]; then q_runs=1 q_part=10 q_queries=100 q_wrk=3 q_pg=3
+else q_runs=3 q_part=100 q_queries=300 q_wrk=15 q_pg=15; fi
+RUNS=${RUNS:-$q_runs}
+PARTICIPANTS=${PARTICIPANTS:-$q_part}
+QUERIES=${QUERIES:-$q_queries}
+WRK_SECONDS=${WRK_SECONDS:-$q_wrk}
+PG_SECONDS=${PG_SECONDS:-$q_pg}
+json_begin catalog
 gen="$build/bench/catalog_gen"
 broker="$build/bin/agora-broker"
 work=$(mktemp -d /tmp/agora-catbench.XXXXXX)
 chmod 0755 "$work"	# the cluster may run as another user (root → postgres)
 mkdir -m 0777 "$work/pg"
 key="bench-admin-key-0123456789"
-out=bench/results/catalog.md
+out=$BENCH_RESULTS/catalog.md
 bpid=""
 
 cleanup() {
@@ -56,17 +68,17 @@ stop_broker() {
 }
 start_broker 0
 
-echo "== push of 10,000 datasets (3 runs)"
+echo "== push of 10,000 datasets ($RUNS runs)"
 : >"$work/push10k"
-for seed in 1 2 3; do
+for seed in $(seq 1 "$RUNS"); do
 	"$gen" push "$url" "$key" 0 1 10000 "$seed" | tee -a "$work/push10k"
 done
 push_med=$(sed -n 's/.*ms=\([0-9.]*\).*/\1/p' "$work/push10k" | median)
 push_all=$(sed -n 's/.*ms=\([0-9.]*\).*/\1/p' "$work/push10k" | tr '\n' ' ')
 
-echo "== 100 participants x 1,000 datasets"
+echo "== $PARTICIPANTS participants x 1,000 datasets"
 t0=$(date +%s.%N)
-"$gen" push "$url" "$key" 0 100 1000 7 >"$work/push100"
+"$gen" push "$url" "$key" 0 "$PARTICIPANTS" 1000 7 >"$work/push100"
 t1=$(date +%s.%N)
 load_s=$(echo "$t1 - $t0" | bc)
 ndatasets=$(psql -qtA "$db" -c "SELECT count(*) FROM datasets WHERE NOT withdrawn")
@@ -76,16 +88,16 @@ query="q=traffic&theme=mobility"
 # search_runs LABEL: sequential latency (3 runs of 300 varied queries) and
 # wrk throughput (3 runs of 15 s, 32 connections, one query).
 search_runs() {
-	echo "== search latency, $1 (3 runs of 300 queries)"
+	echo "== search latency, $1 ($RUNS runs of $QUERIES queries)"
 	"$gen" query "$url" 100 >/dev/null	# warm-up
 	: >"$work/lat"
-	for _ in 1 2 3; do "$gen" query "$url" 300 | tee -a "$work/lat"; done
+	for _ in $(seq 1 "$RUNS"); do "$gen" query "$url" "$QUERIES" | tee -a "$work/lat"; done
 	lat_med=$(sed -n 's/.*median_ms=\([0-9.]*\).*/\1/p' "$work/lat" | median)
 	lat_p95=$(sed -n 's/.*p95_ms=\([0-9.]*\).*/\1/p' "$work/lat" | median)
 	echo "== wrk, $1, 32 connections: /api/v1/catalog/datasets?$query"
 	: >"$work/wrk"
-	for _ in 1 2 3; do
-		wrk -t2 -c32 -d15s --latency "$url/api/v1/catalog/datasets?$query" | tee -a "$work/wrk"
+	for _ in $(seq 1 "$RUNS"); do
+		wrk -t2 -c32 -d"${WRK_SECONDS}s" --latency "$url/api/v1/catalog/datasets?$query" | tee -a "$work/wrk"
 	done
 	qps=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' "$work/wrk" | median)
 	wrk_p99=$(awk '$1=="99%" {print $2}' "$work/wrk" | tr '\n' ' ')
@@ -118,8 +130,8 @@ with open(sys.argv[2], "w") as f:
         f.write(sql.replace("\n", " ") + ";\n")
 EOF
 : >"$work/pgbench"
-for _ in 1 2 3; do
-	pgbench -n -c 32 -j 2 -T 15 -f "$work/bench.sql" "$db" 2>/dev/null | tee -a "$work/pgbench"
+for _ in $(seq 1 "$RUNS"); do
+	pgbench -n -c 32 -j 2 -T "$PG_SECONDS" -f "$work/bench.sql" "$db" 2>/dev/null | tee -a "$work/pgbench"
 done
 pg_tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$work/pgbench" | median)
 pg_lat=$(sed -n 's/^latency average = \([0-9.]*\).*/\1/p' "$work/pgbench" | median)
@@ -130,12 +142,12 @@ cat >"$out" <<EOF
 
 Run by \`make bench-catalog\` (bench/catalog_bench.sh) on $(date -u +%Y-%m-%dT%H:%MZ),
 $(nproc) CPUs, PostgreSQL $(psql -qtA "$db" -c 'SHOW server_version'), broker with 4 threads.
-Medians of 3 runs.
+Medians of $RUNS runs.
 
 | measurement | result | goal |
 |---|---|---|
 | push of 10,000 datasets (one participant, HTTP round trip incl. validation, indexing, commit) | ${push_med} ms (runs: ${push_all}) | ≤ 5,000 ms |
-| load of 100 participants × 1,000 datasets | ${load_s} s, ${ndatasets} datasets listed | — |
+| load of $PARTICIPANTS participants × 1,000 datasets | ${load_s} s, ${ndatasets} datasets listed | — |
 | text+facet search, sequential, computed every time (\`--search-cache-ttl 0\`): median | ${u_med} ms | — |
 | text+facet search, sequential, computed every time: p95 | ${u_p95} ms | ≤ 25 ms |
 | \`/api/v1/catalog/datasets?${query}\`, wrk 32 connections, computed every time | ${u_qps} requests/s (p99 per run: ${u_p99}) | — |
@@ -154,3 +166,28 @@ over 20 topics × 12 themes (anonymous callers: only public offers).
 EOF
 echo "== written $out"
 cat "$out"
+
+json_param runs "$RUNS"; json_param participants "$PARTICIPANTS"; json_param datasets "$ndatasets"
+json_param queries_per_run "$QUERIES"; json_param wrk_seconds "$WRK_SECONDS"
+json_param pgbench_seconds "$PG_SECONDS"; json_param query "$query"
+json_fig id=push_10k "label=push of 10,000 datasets (one participant, HTTP round trip)" \
+	value="$push_med" unit=ms better=lower "goal=<= 5000"
+json_fig id=load_datasets "label=load of $PARTICIPANTS participants × 1,000 datasets" \
+	value="$load_s" unit=s better=lower
+json_fig id=search_median_nocache "label=text+facet search, sequential, no cache: median" \
+	value="$u_med" unit=ms better=lower
+json_fig id=search_p95_nocache "label=text+facet search, sequential, no cache: p95" \
+	value="$u_p95" unit=ms better=lower "goal=<= 25"
+json_fig id=search_qps_nocache "label=search, wrk 32 connections, computed every time" \
+	value="$u_qps" unit=requests/s anchor="$pg_tps" anchor_unit=tps \
+	"anchor_label=the same two SQL statements, pgbench 32 clients"
+json_fig id=search_median_cache "label=text+facet search, sequential, search cache: median" \
+	value="$c_med" unit=ms better=lower
+json_fig id=search_p95_cache "label=text+facet search, sequential, search cache: p95" \
+	value="$c_p95" unit=ms better=lower
+json_fig id=search_qps_cache "label=search, wrk 32 connections, with the search cache (default)" \
+	value="$c_qps" unit=requests/s anchor="$pg_tps" anchor_unit=tps \
+	"anchor_label=the same two SQL statements, pgbench 32 clients" "goal=>= 1500"
+json_fig id=pgbench_latency "label=anchor: pgbench 32 clients, average latency" \
+	value="$pg_lat" unit=ms better=lower
+json_end

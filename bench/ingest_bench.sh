@@ -4,16 +4,20 @@
 #
 # Anchor: the same rows loaded with psql's \copy into an identical table in
 # the same PostgreSQL, measured in the same run.  3 runs each; medians and
-# the ratio go to bench/results/ingest.md.
+# the ratio go to bench/results/ingest.md and ingest.json (bench/common.sh).
+# ROWS (1,000,000) and RUNS (3); BENCH_QUICK=1 makes them 100,000 and 1.
 set -eu
 build=${1:-build}
-rows=${ROWS:-1000000}
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
+. bench/common.sh
+if [ "$BENCH_QUICK" = 1 ]; then rows=${ROWS:-100000} runs=${RUNS:-1}
+else rows=${ROWS:-1000000} runs=${RUNS:-3}; fi
+json_begin ingest
 work=$(mktemp -d /tmp/agora-ingestbench.XXXXXX)
 chmod 0755 "$work"
 mkdir -m 0777 "$work/pg"
-out=bench/results/ingest.md
+out=$BENCH_RESULTS/ingest.md
 key="bench-admin-key-0123456789"
 pids=""
 cleanup() {
@@ -61,7 +65,7 @@ size=$(wc -c < "$work/obs.csv")
 
 schema='{"type":"observations","fields":[{"name":"no2","type":"number","min":0,"max":400},{"name":"pm10","type":"number","min":0,"max":1000},{"name":"status","type":"string"}],"timeField":"timestamp","thingField":"sensor"}'
 : > "$work/agora.times"; : > "$work/copy.times"
-for run in 1 2 3; do
+for run in $(seq 1 "$runs"); do
 	id=$(curl -sf -H "Authorization: Bearer $key" "$curl_/api/v1/datasets" \
 		-d "{\"title\":\"bench $run\",\"accrualPeriodicity\":\"PT1H\",\"source\":$schema}" |
 		python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
@@ -86,13 +90,12 @@ done
 agora=$(median < "$work/agora.times"); anchor=$(median < "$work/copy.times")
 ratio=$(echo "$agora / $anchor" | bc -l)
 rate=$(echo "$rows / $agora" | bc -l)
-mkdir -p bench/results
 {
 	echo "# Observation ingest benchmark"
 	echo
 	echo "$(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, $(uname -m); $rows rows, $(echo "$size / 1048576" | bc) MiB of CSV in one upload."
 	echo
-	echo "| measure | median of 3 |"
+	echo "| measure | median of $runs |"
 	echo "|---|---|"
 	printf '| agora: POST …/observations (CSV parse, COPY, quality, in one transaction) | %.2f s (%.0f rows/s) |\n' "$agora" "$rate"
 	printf '| anchor: psql \\copy of the same rows into the same table shape | %.2f s |\n' "$anchor"
@@ -102,3 +105,11 @@ mkdir -p bench/results
 	echo "Runs (s): agora $(tr '\n' ' ' < "$work/agora.times"); anchor $(tr '\n' ' ' < "$work/copy.times")"
 } > "$out"
 cat "$out"
+
+json_param rows "$rows"; json_param runs "$runs"; json_param csv_bytes "$size"
+json_fig id=ingest_csv "label=$rows rows in one CSV upload (parse, COPY, quality, one transaction)" \
+	value="$(printf '%.2f' "$agora")" unit=s better=lower anchor="$(printf '%.2f' "$anchor")" \
+	"anchor_label=psql \\copy of the same rows into the same table shape" \
+	"goal=<= 20" "note=goal for 1,000,000 rows"
+json_fig id=ingest_rate "label=rows per second" value="$(printf '%.0f' "$rate")" unit=rows/s
+json_end

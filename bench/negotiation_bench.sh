@@ -17,15 +17,24 @@
 #      with 1 client (latency) and 32 clients (throughput).
 # The machine is shared: the three rounds interleave agora's runs with the
 # anchor's, and each round's ratio agora / anchor is reported.
-# Results (medians of the runs) go to bench/results/negotiation.md.
+# Results (medians of the runs) go to bench/results/negotiation.md and
+# negotiation.json (bench/common.sh).  LAT_N (200), TP_SECONDS (20), CONC
+# (32), ROUNDS (3), ANCHOR1_SECONDS (10); BENCH_QUICK=1 makes LAT_N 50,
+# TP_SECONDS 5, ROUNDS 1 and ANCHOR1_SECONDS 3.
 set -eu
 build=${1:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
+. bench/common.sh
 drv="$build/bench/negotiation_bench"
-LAT_N=${LAT_N:-200}
-TP_SECONDS=${TP_SECONDS:-20}
+if [ "$BENCH_QUICK" = 1 ]; then q_lat=50 q_tp=5 q_rounds=1 q_a1=3
+else q_lat=200 q_tp=20 q_rounds=3 q_a1=10; fi
+LAT_N=${LAT_N:-$q_lat}
+TP_SECONDS=${TP_SECONDS:-$q_tp}
 CONC=${CONC:-32}
+ROUNDS=${ROUNDS:-$q_rounds}
+ANCHOR1_SECONDS=${ANCHOR1_SECONDS:-$q_a1}
+json_begin negotiation
 # Commits per negotiation that carry a NOTIFY: agora's own commits carry
 # none (the outbox and the ledger wake their workers after the commit);
 # the bench's trigger on the consumer's final commit does.  The anchor's
@@ -35,7 +44,7 @@ work=$(mktemp -d /tmp/agora-negbench.XXXXXX)
 chmod 0755 "$work"	# the cluster may run as another user (root → postgres)
 mkdir -m 0777 "$work/pg"
 key="bench-admin-key-0123456789"
-out=bench/results/negotiation.md
+out=$BENCH_RESULTS/negotiation.md
 pids=""
 cleanup() {
 	for p in $pids; do kill "$p" 2>/dev/null || true; done
@@ -193,7 +202,7 @@ SQL
 echo "== anchor: pgbench, $a_tx transactions per script ($a_ins inserts, $a_upd updates, $a_del deletes)"
 cat "$work/anchor.sql"
 anchor1() {
-	pgbench -n -c 1 -T 10 -f "$work/anchor.sql" "$(pg anchor)" 2>/dev/null | tee -a "$work/pgb1" | grep -E '^(tps|latency)'
+	pgbench -n -c 1 -T "$ANCHOR1_SECONDS" -f "$work/anchor.sql" "$(pg anchor)" 2>/dev/null | tee -a "$work/pgb1" | grep -E '^(tps|latency)'
 }
 anchor32() {
 	pgbench -n -c "$CONC" -j 2 -T "$TP_SECONDS" -f "$work/anchor.sql" "$(pg anchor)" 2>/dev/null | tee -a "$work/pgb32" | grep -E '^(tps|latency)'
@@ -204,7 +213,7 @@ anchor32() {
 # both see the same load of a shared machine; each round's ratio is
 # reported, and the median of the ratios.
 anchor1
-for run in 1 2 3; do
+for run in $(seq 1 "$ROUNDS"); do
 	echo "== round $run"
 	[ $run -eq 1 ] || { "$drv" latency $common $notify --count "$LAT_N" | tee -a "$work/lat"; anchor1; }
 	# Half-way through, how many DSP messages wait in each outbox.
@@ -263,7 +272,6 @@ r_tp_runs=$(ratios "$work/tp" rate "$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$wor
 r_tp=$(printf '%s\n' $r_tp_runs | median)
 r_tpn=$(printf '%.2f' "$(echo "$tp_rate / $an_tps" | bc -l)")
 
-mkdir -p bench/results
 cat >"$out" <<EOF
 # Contract negotiation benchmark
 
@@ -278,7 +286,7 @@ round, and the ratios are per round. A negotiation is consumer connector → bro
 connector (auto-accept) → broker → consumer: 8 DSP messages through three outboxes, three
 Ed25519 signatures, one ledger entry and a receipt with a signed tree head.
 
-| measurement | result (median of 3 runs) | goal |
+| measurement | result (median of $ROUNDS runs) | goal |
 |---|---|---|
 | load average of the machine at the start / the end | ${load0} / $(cut -d' ' -f1-3 /proc/loadavg) | — |
 | single negotiation, POST → FINALIZED seen through the API: median | ${lat_med} ms (runs: ${lat_runs}) | ≤ 20 ms |
@@ -344,3 +352,25 @@ just polls.
 EOF
 echo "== written $out"
 cat "$out"
+
+json_param lat_n "$LAT_N"; json_param tp_seconds "$TP_SECONDS"; json_param concurrency "$CONC"
+json_param rounds "$ROUNDS"; json_param anchor1_seconds "$ANCHOR1_SECONDS"
+json_param anchor_transactions "$a_tx"; json_param wal_flushes_per_negotiation "$wal_per"
+json_fig id=single_median "label=single negotiation, POST → FINALIZED: median" \
+	value="$lat_med" unit=ms better=lower anchor="$a_lat" ratio="$r_lat" \
+	"anchor_label=pgbench 1 client, one negotiation's writes (ratio: median of the per-round ratios)" \
+	"goal=<= 20"
+json_fig id=single_p95 "label=single negotiation: p95" value="$lat_p95" unit=ms better=lower
+json_fig id=single_poll_median "label=single negotiation, client polling every 2 ms: median" \
+	value="$poll_med" unit=ms better=lower
+json_fig id=throughput "label=$CONC negotiations in flight: finalized/s" value="$tp_rate" unit=/s \
+	anchor="$a_tps" ratio="$r_tp" \
+	"anchor_label=pgbench $CONC clients, negotiation-equivalents/s (ratio: median of the per-round ratios)" \
+	"goal=>= 300" note="failed: $tp_failed"
+json_fig id=throughput_vs_notify "label=$CONC in flight against the anchor with pg_notify" \
+	value="$tp_rate" unit=/s anchor="$an_tps" "anchor_label=pgbench $CONC clients with pg_notify"
+json_fig id=throughput_latency_median "label=$CONC in flight: latency median" value="$tp_med" \
+	unit=ms better=lower
+json_fig id=throughput_latency_p95 "label=$CONC in flight: latency p95" value="$tp_p95" \
+	unit=ms better=lower
+json_end

@@ -21,18 +21,24 @@
 #      is read from /proc around each pull.
 #   2. 1 KiB: wrk -t2 -c64 -d WRK_SECONDS (10) with the Authorization header,
 #      WRK_RUNS (7) runs of each, interleaved.
-# Medians go to bench/results/transfer.md.
+# Medians go to bench/results/transfer.md and transfer.json
+# (bench/common.sh).  BENCH_QUICK=1 makes RUNS and WRK_RUNS 2, WRK_SECONDS 3
+# and BIG_MIB 256.
 set -eu
 build=${1:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
-RUNS=${RUNS:-7}
-WRK_RUNS=${WRK_RUNS:-7}
-WRK_SECONDS=${WRK_SECONDS:-10}
+. bench/common.sh
+if [ "$BENCH_QUICK" = 1 ]; then q_runs=2 q_wrk=3 q_mib=256
+else q_runs=7 q_wrk=10 q_mib=1024; fi
+RUNS=${RUNS:-$q_runs}
+WRK_RUNS=${WRK_RUNS:-$q_runs}
+WRK_SECONDS=${WRK_SECONDS:-$q_wrk}
 WRK_CONNS=${WRK_CONNS:-64}
-BIG_MIB=${BIG_MIB:-1024}
+BIG_MIB=${BIG_MIB:-$q_mib}
 NGINX=${NGINX:-/usr/sbin/nginx}
-out=${OUT:-bench/results/transfer.md}
+out=${OUT:-$BENCH_RESULTS/transfer.md}
+json_begin transfer
 [ -x "$NGINX" ] || { echo "transfer_bench: no $NGINX (scripts/deps bench installs nginx-light)" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "transfer_bench: no wrk (scripts/deps bench)" >&2; exit 1; }
 
@@ -425,3 +431,23 @@ wrk's header goes to nginx too (ignored there), so both get the same requests.
 EOF
 echo "== written $out"
 cat "$out"
+
+json_param runs "$RUNS"; json_param wrk_runs "$WRK_RUNS"; json_param wrk_seconds "$WRK_SECONDS"
+json_param wrk_connections "$WRK_CONNS"; json_param big_mib "$BIG_MIB"; json_param nginx "$ngx_version"
+json_fig id=big_throughput "label=${BIG_MIB} MiB file, curl → /dev/null: throughput" \
+	value="$a_mibps" unit=MiB/s anchor="$n_mibps" "anchor_label=nginx $ngx_version, same file" \
+	"goal=>= 0.9" goal_on=ratio "note=ratio within each interleaved pair, median: $pr_big"
+json_fig id=big_cpu "label=${BIG_MIB} MiB pull: server CPU time" value="$a_cpu" unit=s better=lower \
+	anchor="$n_cpu" "anchor_label=nginx"
+json_fig id=small_rps "label=1 KiB file, wrk -c${WRK_CONNS}, token checked on every request" \
+	value="$a_rps" unit=requests/s anchor="$n_rps" "anchor_label=nginx $ngx_version, same file" \
+	"goal=>= 0.5" goal_on=ratio "note=ratio within each interleaved pair, median: $pr_small"
+json_fig id=small_p99 "label=1 KiB: latency p99" value="$a_p99" unit=ms better=lower \
+	anchor="$n_p99" "anchor_label=nginx"
+json_fig id=small_cpu_per_request "label=1 KiB: server CPU per request" value="$a_us" unit=µs \
+	better=lower anchor="$n_us" "anchor_label=nginx"
+json_fig id=small_non2xx "label=1 KiB: non-2xx answers over all runs" value="$a_non2xx" unit="" \
+	better=lower "goal=<= 0"
+json_fig id=big_rss_growth "label=provider VmRSS growth during a ${BIG_MIB} MiB pull (largest)" \
+	value="$rss_growth" unit=KiB better=lower "note=start $rss_start KiB, max $rss_max KiB (medians)"
+json_end
