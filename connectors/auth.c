@@ -229,17 +229,21 @@ connector_may_change(const struct agora_req *r, const char *owner)
 }
 
 struct agora_key *
-connector_participant_key(const char *id, const char *kid)
+connector_participant_key(const char *id, const char *kid, bool *unavailable)
 {
+	if (unavailable)
+		*unavailable = false;
 	if (!id || !kid)
 		return NULL;
 	json_t *jwk = NULL;
 	char *status = NULL;
 	struct agora_key *k = NULL;
 	char err[128];
-	if (directory_key(NULL, id, kid, &jwk, &status) == AGORA_QS_ONE && jwk && status &&
-	    strcmp(status, "active") == 0)
+	enum agora_qs qs = directory_key(NULL, id, kid, &jwk, &status);
+	if (qs == AGORA_QS_ONE && jwk && status && strcmp(status, "active") == 0)
 		k = agora_key_from_jwk(jwk, err, sizeof err);
+	else if (qs < 0 && unavailable)
+		*unavailable = true;
 	json_decref(jwk);
 	free(status);
 	return k;

@@ -46,8 +46,10 @@ enum agora_error connector_participant_auth(struct agora_req *r, const char *jwt
 json_t *connector_participant_attributes(const char *id);
 /* The public key kid of participant id (the broker: its URL, keys from
  * its /.well-known/jwks.json), from the directory cache or the broker; a
- * new key, NULL when unknown, suspended or unreachable. */
-struct agora_key *connector_participant_key(const char *id, const char *kid);
+ * new key, NULL when unknown, suspended or unreachable.  *unavailable (may
+ * be NULL) tells the last case apart: the broker could not be asked, so
+ * the answer may change on a retry. */
+struct agora_key *connector_participant_key(const char *id, const char *kid, bool *unavailable);
 /* Call the broker as this participant: method, path (with query), JSON body
  * (may be NULL).  On a response returns true with *status and *out (new
  * reference or NULL when not JSON); false on transport failure. */

@@ -410,11 +410,15 @@ verify_token(const char *jwt, enum agora_error *e, char *detail, size_t dlen)
 	}
 	const char *alg = json_string_value(json_object_get(j->header, "alg"));
 	struct agora_key *k = NULL;
+	bool down = false;
 	if (!str_eq(alg, "EdDSA")) {
 		*e = AGORA_E_UNSUPPORTED_ALG;
 		snprintf(detail, dlen, "alg %.40s is not accepted: access tokens are EdDSA",
 			 alg ? alg : "(none)");
-	} else if (!(k = connector_participant_key(conn->broker_url, agora_jws_kid(j)))) {
+	} else if (!(k = connector_participant_key(conn->broker_url, agora_jws_kid(j), &down)) && down) {
+		*e = AGORA_E_UNAVAILABLE;
+		snprintf(detail, dlen, "the broker's keys cannot be fetched; retry later");
+	} else if (!k) {
 		*e = AGORA_E_UNKNOWN_KEY;
 		snprintf(detail, dlen, "the token's kid is not a key of the broker");
 	} else if (!agora_jws_verify(j, k)) {

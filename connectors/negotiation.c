@@ -54,10 +54,19 @@ answer_error(struct neg_answer *a, unsigned status, const char *ppid, const char
 
 /* ---- keys for signature chains ----------------------------------------- */
 
+/* lookup_key's context: whether a key could not be had because the broker's
+ * directory was unreachable — then a failed chain is answered 503 (the
+ * sender retries), not refused for good. */
+struct key_lookup {
+	const struct connector *c;
+	bool unavailable;
+};
+
 static struct agora_key *
 lookup_key(void *ctx, const char *role, const char *signer, const char *kid)
 {
-	const struct connector *c = ctx;
+	struct key_lookup *l = ctx;
+	const struct connector *c = l->c;
 	if (!signer || !kid)
 		return NULL;
 	if (strcmp(role, "broker") == 0 && strcmp(signer, c->broker_url) != 0)
@@ -67,7 +76,10 @@ lookup_key(void *ctx, const char *role, const char *signer, const char *kid)
 		agora_key_public_raw(c->svc.key, pub);
 		return agora_key_from_public_raw(pub);
 	}
-	return connector_participant_key(signer, kid);
+	bool down = false;
+	struct agora_key *k = connector_participant_key(signer, kid, &down);
+	l->unavailable |= down;
+	return k;
 }
 
 /* ---- sending ------------------------------------------------------------ */
@@ -394,10 +406,15 @@ rx_agreement(PGconn *db, struct rx_ctx *x, const json_t *neg, const char *ppid,
 		answer_error(x->out, 400, ppid, x->pid, "invalid_agreement", "%s", bad);
 		return AGORA_QS_NONE;
 	}
+	struct key_lookup keys = { c, false };
 	if (!json_is_array(x->m.signatures) ||
-	    !agora_agreement_verify_chain(ag, x->m.signatures, 2, lookup_key, x->c, err, sizeof err)) {
-		answer_error(x->out, 400, ppid, x->pid, "invalid_signature", "%s",
-			     x->m.signatures ? err : "the agreement carries no signatures");
+	    !agora_agreement_verify_chain(ag, x->m.signatures, 2, lookup_key, &keys, err, sizeof err)) {
+		if (keys.unavailable)
+			answer_error(x->out, 503, ppid, x->pid, "unavailable",
+				     "the participant directory is unavailable; retry later");
+		else
+			answer_error(x->out, 400, ppid, x->pid, "invalid_signature", "%s",
+				     x->m.signatures ? err : "the agreement carries no signatures");
 		return AGORA_QS_NONE;
 	}
 	json_t *mine = agora_agreement_sign(ag, "consumer", c->svc.participant_id, c->svc.key, NULL);
@@ -446,13 +463,18 @@ rx_verification(PGconn *db, struct rx_ctx *x, const json_t *neg, enum agora_dsp_
 		return AGORA_QS_HARD_ERROR;	/* AGREED always has one */
 	const json_t *ag = json_object_get(doc, "agreement");
 	const json_t *stored = json_array_get(json_object_get(doc, "signatures"), 0);
+	struct key_lookup keys = { x->c, false };
 	if (!json_is_array(x->m.signatures) ||
-	    !agora_agreement_verify_chain(ag, x->m.signatures, 3, lookup_key, x->c, err, sizeof err) ||
+	    !agora_agreement_verify_chain(ag, x->m.signatures, 3, lookup_key, &keys, err, sizeof err) ||
 	    !json_equal(json_array_get(x->m.signatures, 0), stored)) {
-		answer_error(x->out, 400, x->pid, cpid, "invalid_signature", "%s",
-			     !x->m.signatures ? "the verification carries no signatures"
-			     : *err		? err
-						: "the provider signature is not the one we made");
+		if (keys.unavailable)
+			answer_error(x->out, 503, x->pid, cpid, "unavailable",
+				     "the participant directory is unavailable; retry later");
+		else
+			answer_error(x->out, 400, x->pid, cpid, "invalid_signature", "%s",
+				     !x->m.signatures ? "the verification carries no signatures"
+				     : *err		? err
+							: "the provider signature is not the one we made");
 		json_decref(doc);
 		return AGORA_QS_NONE;
 	}

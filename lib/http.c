@@ -660,8 +660,11 @@ finish(struct request *rq)
 	r->body = rq->body.data;
 	r->body_len = rq->body.len;
 	enum agora_error e = authenticate(rq, detail, sizeof detail);
-	if (e != AGORA_E__COUNT && (r->route->auth & AGORA_AUTH_DSP)) {
-		/* DSP: do not tell strangers that the resource exists. */
+	if (e != AGORA_E__COUNT && e != AGORA_E_UNAVAILABLE && (r->route->auth & AGORA_AUTH_DSP)) {
+		/* DSP: do not tell strangers that the resource exists.  But a
+		 * token that could not be checked (the directory or the replay
+		 * cache is unavailable) is 503, which reveals nothing and which
+		 * the sender's outbox retries; a 404 it would take for final. */
 		agora_log(AGORA_LOG_INFO, "dsp auth refused",
 			  json_pack("{s:s, s:s, s:s}", "rid", r->request_id, "error",
 				    agora_error_info(e)->symbol, "detail", detail));

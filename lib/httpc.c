@@ -144,6 +144,8 @@ struct xfer {
 	size_t nheaders;
 	size_t cap_headers;
 	size_t header_bytes;
+	unsigned sends;		/* times libcurl was about to send the request */
+	bool headers_done;	/* the blank line ending the headers arrived */
 };
 
 static void
@@ -180,7 +182,12 @@ on_header(char *ptr, size_t size, size_t nmemb, void *ud)
 	size_t len = n;
 	while (len > 0 && (ptr[len - 1] == '\n' || ptr[len - 1] == '\r'))
 		len--;
+	if (len == 0) {
+		x->headers_done = true;
+		return n;
+	}
 	if (len >= 5 && memcmp(ptr, "HTTP/", 5) == 0) {
+		x->headers_done = false;
 		/* A new status line (after 1xx): keep only the final response's. */
 		for (size_t i = 0; i < x->nheaders; i++)
 			free(x->headers[i]);
@@ -206,6 +213,21 @@ on_header(char *ptr, size_t size, size_t nmemb, void *ud)
 	x->headers[x->nheaders++] =
 		xasprintf("%.*s: %.*s", (int)name_len, ptr, (int)(end - v), v);
 	return n;
+}
+
+/* When a reused connection dies before any byte of the response, libcurl
+ * silently sends the request again on a fresh connection.  The request may
+ * have been processed all the same (only the answer was lost), and our
+ * callers' requests carry one-time participant tokens (a new jti per
+ * attempt, OUTBOX.md): the copy would be a replay, refused with a 404 the
+ * caller takes for a final answer.  So a request goes out at most once per
+ * call; the caller gets a transport error and retries with a fresh token. */
+static int
+on_prereq(void *ud, char *primary_ip, char *local_ip, int primary_port, int local_port)
+{
+	struct xfer *x = ud;
+	(void)primary_ip, (void)local_ip, (void)primary_port, (void)local_port;
+	return x->sends++ == 0 ? CURL_PREREQFUNC_OK : CURL_PREREQFUNC_ABORT;
 }
 
 static bool
@@ -304,6 +326,8 @@ agora_httpc_request(const struct agora_httpc_req *req, struct agora_httpc_resp *
 	curl_easy_setopt(easy, CURLOPT_WRITEDATA, &x);
 	curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(easy, CURLOPT_HEADERDATA, &x);
+	curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, on_prereq);
+	curl_easy_setopt(easy, CURLOPT_PREREQDATA, &x);
 	/* Fails before the body when Content-Length already says too much
 	 * (not for HEAD, whose Content-Length describes a body never sent). */
 	if (strcasecmp(method, "HEAD") != 0)
@@ -312,7 +336,10 @@ agora_httpc_request(const struct agora_httpc_req *req, struct agora_httpc_resp *
 
 	CURLcode rc = curl_easy_perform(easy);
 	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &resp->status);
-	if (rc == CURLE_OK) {
+	/* libcurl takes a connection closed in the middle of the headers for
+	 * the end of a response without a body: a 2xx whose body was lost. */
+	bool cut = rc == CURLE_OK && !x.headers_done;
+	if (rc == CURLE_OK && !cut) {
 		char *ct = NULL;
 		if (curl_easy_getinfo(easy, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct)
 			resp->content_type = xstrdup(ct);
@@ -321,8 +348,12 @@ agora_httpc_request(const struct agora_httpc_req *req, struct agora_httpc_resp *
 		resp->headers = x.headers;
 		resp->nheaders = x.nheaders;
 	} else {
-		resp->error = classify(rc, x.too_large);
+		resp->error = cut ? AGORA_HTTPC_ERR_TRANSPORT : classify(rc, x.too_large);
 		const char *why = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+		if (cut)
+			why = "the connection closed inside the response headers";
+		if (rc == CURLE_ABORTED_BY_CALLBACK && x.sends > 1)
+			why = "the connection closed before any response (not resent)";
 		switch (resp->error) {
 		case AGORA_HTTPC_ERR_TOO_LARGE:
 			snprintf(resp->err, sizeof resp->err,
@@ -346,8 +377,9 @@ agora_httpc_request(const struct agora_httpc_req *req, struct agora_httpc_resp *
 	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(easy, CURLOPT_WRITEDATA, NULL);
 	curl_easy_setopt(easy, CURLOPT_HEADERDATA, NULL);
+	curl_easy_setopt(easy, CURLOPT_PREREQDATA, NULL);
 	curl_slist_free_all(hdrs);
-	return rc == CURLE_OK;
+	return rc == CURLE_OK && !cut;
 }
 
 void

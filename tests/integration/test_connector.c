@@ -501,3 +501,34 @@ Test(connector, observations_publish_a_sample)
 	free(path);
 	free(id);
 }
+
+/* A DSP message whose sender cannot be checked because the broker's
+ * directory is unreachable gets 503 — retried by the sender's outbox — and
+ * not the 404 that hides resources from strangers, which the outbox takes
+ * for a final refusal (found by make test-load-netfaults).  The 503 is
+ * the same for a sender the directory would not know: it reveals nothing. */
+Test(connector, dsp_sender_unverifiable_while_the_directory_is_down_is_503)
+{
+	struct participant p, stranger;
+	fx_participant(&p, "urn:agora:participant:netfaults");
+	const char *req = "{\"@context\":[\"https://w3id.org/dspace/2025/1/context.jsonld\"],"
+			  "\"@type\":\"CatalogRequestMessage\",\"filter\":[]}";
+	/* The broker goes away; something that stops cleanly takes its place
+	 * in the fixture (not its port). */
+	cr_assert_eq(harness_proc_stop(fx.proc), 0);
+	fx.proc = harness_proc_start((const char *const[]){ "sh", "-c",
+		"trap 'exit 0' TERM; while sleep 0.1; do :; done", NULL }, NULL, fx.log);
+	struct harness_resp *r = cfx_dsp(&city, &p, "POST", "/dsp/catalog/request", req);
+	fx_assert_error(r, 503, "unavailable");
+	harness_resp_free(r);
+
+	memset(&stranger, 0, sizeof stranger);
+	snprintf(stranger.id, sizeof stranger.id, "%s", "urn:agora:participant:stranger");
+	stranger.key = agora_key_generate();
+	cr_assert(stranger.key);
+	agora_key_thumbprint(stranger.key, stranger.kid);
+	r = cfx_dsp(&city, &stranger, "POST", "/dsp/catalog/request", req);
+	cr_assert_eq(r->status, 503, "%s", r->body);	/* unknown or not: nobody can tell */
+	harness_resp_free(r);
+	agora_key_free(stranger.key);
+}

@@ -28,6 +28,7 @@ static int srv_fd = -1;
 static int srv_port;
 static pthread_t srv_thread;
 static atomic_int srv_conns;
+static atomic_int srv_vanished;	/* requests to /vanish read, never answered */
 
 static void
 send_all(int fd, const void *p, size_t n)
@@ -127,6 +128,15 @@ serve_conn(void *arg)
 		} else if (strcmp(path, "/slow") == 0) {
 			sleep_ms(3000);
 			reply(fd, "200 OK", NULL, "late", 4);
+		} else if (strcmp(path, "/vanish") == 0) {
+			/* Processed, but the answer is lost: the connection closes. */
+			atomic_fetch_add(&srv_vanished, 1);
+			keep = false;
+		} else if (strcmp(path, "/cut-headers") == 0) {
+			/* The connection drops in the middle of the headers. */
+			const char *h = "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nConte";
+			send_all(fd, h, strlen(h));
+			keep = false;
 		} else if (strcmp(path, "/continue") == 0) {
 			const char *h = "HTTP/1.1 100 Continue\r\nX-Interim: yes\r\n\r\n";
 			send_all(fd, h, strlen(h));
@@ -170,6 +180,7 @@ setup(void)
 	getsockname(srv_fd, (struct sockaddr *)&a, &len);
 	srv_port = ntohs(a.sin_port);
 	atomic_store(&srv_conns, 0);
+	atomic_store(&srv_vanished, 0);
 	pthread_create(&srv_thread, NULL, serve, NULL);
 }
 
@@ -415,6 +426,45 @@ Test(httpc, connection_reused)
 		agora_httpc_resp_cleanup(&resp);
 	}
 	cr_assert_eq(atomic_load(&srv_conns), 1);
+	free(u);
+}
+
+/* libcurl would resend a request whose reused connection died before any
+ * response, with the same (one-time) participant token: the receiver has
+ * processed it already and refuses the copy as a replay. */
+Test(httpc, not_resent_when_a_reused_connection_dies)
+{
+	char *hello = url("/hello"), *vanish = url("/vanish");
+	struct agora_httpc_req warm = { .url = hello };
+	struct agora_httpc_resp resp;
+	cr_assert(agora_httpc_request(&warm, &resp), "err: %s", resp.err);
+	agora_httpc_resp_cleanup(&resp);
+	struct agora_httpc_req req = { .method = "POST", .url = vanish, .body = "{}", .body_len = 2 };
+	cr_assert_not(agora_httpc_request(&req, &resp));
+	cr_assert_eq(resp.error, AGORA_HTTPC_ERR_TRANSPORT, "err: %s", resp.err);
+	cr_assert(strstr(resp.err, "not resent"), "%s", resp.err);
+	cr_assert_eq(atomic_load(&srv_vanished), 1, "the request was sent %d times",
+		     atomic_load(&srv_vanished));
+	agora_httpc_resp_cleanup(&resp);
+	/* The next request goes out on a fresh connection as usual. */
+	cr_assert(agora_httpc_request(&warm, &resp), "err: %s", resp.err);
+	cr_assert_eq(resp.status, 200);
+	agora_httpc_resp_cleanup(&resp);
+	free(hello);
+	free(vanish);
+}
+
+/* libcurl itself answers such a response as a 201 without a body. */
+Test(httpc, response_cut_inside_the_headers_is_an_error)
+{
+	char *u = url("/cut-headers");
+	struct agora_httpc_req req = { .method = "POST", .url = u, .body = "{}", .body_len = 2 };
+	struct agora_httpc_resp resp;
+	cr_assert_not(agora_httpc_request(&req, &resp), "status %ld", resp.status);
+	cr_assert_eq(resp.error, AGORA_HTTPC_ERR_TRANSPORT, "err: %s", resp.err);
+	cr_assert(strstr(resp.err, "inside the response headers"), "%s", resp.err);
+	cr_assert_null(resp.body);
+	agora_httpc_resp_cleanup(&resp);
 	free(u);
 }
 
