@@ -29,7 +29,8 @@
  * Faults: while --fault-flag FILE exists, and for --fault-grace-ms after
  * it was last seen, a failing request (no answer, 5xx, or a state it
  * could not get) is counted as expected-during-fault, not as an error; the
- * operation goes on (polls keep polling) until --op-timeout.  A TERMINATED
+ * operation goes on (polls keep polling) until --op-timeout. After a failed
+ * operation the client pauses 100 ms.  A TERMINATED
  * negotiation or transfer, a wrong digest or a 4xx is an error whenever it
  * happens.
  *
@@ -60,6 +61,7 @@
 #define MAX_CLIENTS 1024
 #define REQUEST_TIMEOUT_MS 15000L
 #define MAX_REPORTED_ERRORS 20
+#define ERROR_PAUSE_MS 100
 
 static struct {
 	const char *broker, *consumer, *key, *dataset, *offer, *provider, *sha256;
@@ -443,19 +445,34 @@ op_transfer(struct client *c)
 
 static double end_ms;
 
+/* Errors of every kind, expected or not, client c has counted so far. */
+static long
+errors_of(const struct client *c)
+{
+	long n = 0;
+	for (int k = 0; k < K_COUNT; k++)
+		n += c->s[k].errors + c->s[k].fault_errors;
+	return n;
+}
+
 static void *
 client_main(void *arg)
 {
 	struct client *c = arg;
 	long total = opt.weight[0] + opt.weight[1] + opt.weight[2];
 	while (now_ms() < end_ms) {
-		long r = rand_r(&c->seed) % total;
+		long before = errors_of(c), r = rand_r(&c->seed) % total;
 		if (r < opt.weight[0])
 			op_search(c);
 		else if (r < opt.weight[0] + opt.weight[1])
 			free(op_negotiate(c));
 		else
 			op_transfer(c);
+		/* A client whose operation failed (a process down) waits a
+		 * little, as a real one would, instead of spinning on refused
+		 * connections. */
+		if (errors_of(c) != before)
+			sleep_ms(ERROR_PAUSE_MS);
 	}
 	return NULL;
 }
