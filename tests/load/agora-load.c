@@ -29,10 +29,9 @@
  * Faults: while --fault-flag FILE exists, and for --fault-grace-ms after
  * it was last seen, a failing request (no answer, 5xx, or a state it
  * could not get) is counted as expected-during-fault, not as an error; the
- * operation goes on (polls keep polling) until --op-timeout. After a failed
- * operation the client pauses 100 ms.  A TERMINATED
- * negotiation or transfer, a wrong digest or a 4xx is an error whenever it
- * happens.
+ * operation goes on (polls keep polling) until --op-timeout; after a
+ * failed operation the client pauses 100 ms.  A TERMINATED negotiation or
+ * transfer, a wrong digest or a 4xx is an error whenever it happens.
  *
  * --record FILE receives, as they happen, one line per fact the driver
  * was acknowledged, for the checks after the run (run-load):
