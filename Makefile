@@ -289,6 +289,7 @@ clean:
 -include bench/ingest.mk
 -include bench/negotiation.mk
 -include bench/transfer.mk
+-include tests/load/load.mk
 -include tests/load/netfaults.mk
 # The catalog benchmarks of issue 4 include the ingest one; benchmarks
 # install their own tools (wrk, bc, curl).

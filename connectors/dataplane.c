@@ -1431,6 +1431,13 @@ do_pull(json_t *t)
 			if (p.offset == 0)
 				unlink(part);
 		}
+		/* A resumed pull whose part is not shorter than the data: it was
+		 * complete (a crash between the last byte and received_at), or
+		 * the content changed.  The next attempt starts over; resuming
+		 * would get this 416 until the attempts run out, the transfer
+		 * STARTED for good. */
+		if (code == 416 && p.offset > 0)
+			unlink(part);
 		if (code == 401) {
 			json_object_set_new(t, "token_expires_at", json_null());
 			save(t, "token_expires_at", NULL);

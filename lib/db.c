@@ -3,6 +3,7 @@
 #include "log.h"
 #include "util.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,12 +65,34 @@ connect_and_prepare(void)
 	return c;
 }
 
+/* Whether an idle connection was closed by the server meanwhile (a
+ * restart of PostgreSQL, pg_terminate_backend): the server then sends a
+ * FATAL error and closes, so the socket turns readable.  libpq notices only
+ * when the next statement fails, which would make that statement — often a
+ * request's first — fail after PostgreSQL is back.  A poll() per call, no
+ * wait. */
+static bool
+closed_by_server(PGconn *c)
+{
+	if (PQtransactionStatus(c) != PQTRANS_IDLE)
+		return false;
+	/* The FATAL message and the end of the stream may take two reads. */
+	for (int i = 0; i < 4; i++) {
+		struct pollfd p = { PQsocket(c), POLLIN, 0 };
+		if (p.fd < 0 || poll(&p, 1, 0) <= 0)
+			return false;
+		if (!PQconsumeInput(c) || PQstatus(c) != CONNECTION_OK)
+			return true;
+	}
+	return false;
+}
+
 PGconn *
 agora_db_conn(void)
 {
 	pthread_once(&key_once, make_key);
 	PGconn *c = pthread_getspecific(conn_key);
-	if (c && PQstatus(c) == CONNECTION_OK)
+	if (c && PQstatus(c) == CONNECTION_OK && !closed_by_server(c))
 		return c;
 	if (c) {
 		PQfinish(c);

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static char *conninfo;
 
@@ -200,4 +201,42 @@ Test(db, after_commit_hooks_run_after_the_commit_only)
 	cr_assert_eq(agora_db_tx(hooking_fn, &bad, false), AGORA_QS_HARD_ERROR);
 	cr_assert_eq(hooked.runs, 1, "not for a rollback");
 	cr_assert_eq(agora_db_after_commit(count_hook, NULL), 0, "and not after the transaction");
+}
+
+/* A connection the server closed while it sat idle in this thread (here
+ * pg_terminate_backend; in the load test's kill -9 of PostgreSQL, every
+ * one) is replaced by agora_db_conn() before it is handed out: the first
+ * statement after PostgreSQL is back must not fail (it did — a 503 for the
+ * first request each HTTP thread served, and a 404 that dead-lettered a
+ * DSP message, when that statement was the replay-cache check). */
+Test(db, connection_closed_by_the_server_is_replaced)
+{
+	prepare_db();
+	PGconn *c = agora_db_conn();
+	cr_assert_not_null(c);
+	PGresult *r = PQexec(c, "SELECT pg_backend_pid()");
+	cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK);
+	char *pid = xstrdup(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	char *kill = xasprintf("SELECT count(*) FROM (SELECT pg_terminate_backend(%s)) t", pid);
+	cr_assert_eq(harness_db_count(conninfo, kill), 1);
+	char *gone = xasprintf("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", pid);
+	for (int i = 0; i < 100 && harness_db_count(conninfo, gone); i++)
+		usleep(20000);
+	cr_assert_eq(harness_db_count(conninfo, gone), 0, "backend %s terminated", pid);
+	c = agora_db_conn();
+	cr_assert_not_null(c);
+	r = PQexec(c, "SELECT pg_backend_pid()");
+	cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "the first statement after: %s",
+		     PQresultErrorMessage(r));
+	cr_assert_str_neq(PQgetvalue(r, 0, 0), pid, "a new backend");
+	PQclear(r);
+	/* Prepared statements come with the new connection. */
+	const char *p[] = { "7", "seven" };
+	r = agora_db_exec(c, "insert_t", 2, p);
+	cr_assert_eq(agora_db_status(r, "insert_t"), AGORA_QS_ONE);
+	PQclear(r);
+	free(gone);
+	free(kill);
+	free(pid);
 }

@@ -4,6 +4,8 @@
  * the receipts in the ledger, and the delete duty. */
 #include <criterion/criterion.h>
 
+#include <libpq-fe.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -441,6 +443,53 @@ Test(transfer, inform_duty_tells_the_provider)
 	cr_expect(told, "the provider's transfer has the consumer's notification");
 	json_decref(t);
 	free(want);
+	free(id);
+	free(ag);
+}
+
+/* A pull resumed with every byte already received (the consumer connector
+ * killed after the last byte, before it recorded the data as received —
+ * found by make test-load's kill -9 of the consumer) gets 416 from the
+ * provider; it must start over, not fail until its attempts run out with
+ * the transfer STARTED for good.  The part file is put in place by hand,
+ * for a transfer the worker has not pulled (autoPull false), then the pull
+ * is switched on. */
+Test(transfer, resumed_pull_of_complete_data_starts_over)
+{
+	char *ag = agreement_for("Air quality resumed", OPEN, NULL);
+	char *id = start_transfer(ag, "\"autoPull\":false");
+	json_t *t = tfx_wait(id, "STARTED", false);
+	cr_assert_str_eq(sget(t, "state"), "STARTED");
+	json_decref(t);
+	char *hex = sha_hex(id, strlen(id));
+	char *part = xasprintf("%s/data/received/%s.part", mobi.dir, hex);
+	char *dir = xasprintf("%s/data/received", mobi.dir);
+	cr_assert_eq(agora_mkdir_p(dir), 0);
+	FILE *f = fopen(part, "wb");
+	cr_assert_not_null(f, "%s", part);
+	cr_assert_eq(fwrite(content, 1, strlen(content), f), strlen(content));
+	fclose(f);
+	PGconn *db = PQconnectdb(mobi.db);
+	cr_assert_eq(PQstatus(db), CONNECTION_OK, "%s", PQerrorMessage(db));
+	const char *p[] = { id };
+	PGresult *r = PQexecParams(db, "UPDATE transfers SET auto_pull = true WHERE id = $1", 1, NULL, p,
+				   NULL, NULL, 0);
+	cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
+	cr_assert_str_eq(PQcmdTuples(r), "1");
+	PQclear(r);
+	PQfinish(db);
+	t = wait_transfer(id, false);
+	char *text = json_dumps(t, 0);
+	cr_assert_str_eq(sget(t, "state"), "COMPLETED", "%s", text);
+	cr_assert(json_is_true(json_object_get(t, "verified")), "%s", text);
+	char *want = sha_hex(content, strlen(content));
+	cr_assert_str_eq(sget(t, "sha256"), want, "%s", text);
+	free(want);
+	free(text);
+	json_decref(t);
+	free(dir);
+	free(part);
+	free(hex);
 	free(id);
 	free(ag);
 }
