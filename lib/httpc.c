@@ -145,6 +145,7 @@ struct xfer {
 	size_t cap_headers;
 	size_t header_bytes;
 	unsigned sends;		/* times libcurl was about to send the request */
+	bool once;		/* never resend it (see on_prereq) */
 	bool headers_done;	/* the blank line ending the headers arrived */
 };
 
@@ -220,14 +221,18 @@ on_header(char *ptr, size_t size, size_t nmemb, void *ud)
  * have been processed all the same (only the answer was lost), and our
  * callers' requests carry one-time participant tokens (a new jti per
  * attempt, OUTBOX.md): the copy would be a replay, refused with a 404 the
- * caller takes for a final answer.  So a request goes out at most once per
- * call; the caller gets a transport error and retries with a fresh token. */
+ * caller takes for a final answer.  So a request that changes something
+ * goes out at most once per call; the caller gets a transport error and
+ * retries with a fresh token.  GET and HEAD keep libcurl's resend: they
+ * change nothing, and the usual case is a kept-alive connection the server
+ * closed for idleness just as it was reused, where the request never
+ * arrived and the resend is what the caller wants. */
 static int
 on_prereq(void *ud, char *primary_ip, char *local_ip, int primary_port, int local_port)
 {
 	struct xfer *x = ud;
 	(void)primary_ip, (void)local_ip, (void)primary_port, (void)local_port;
-	return x->sends++ == 0 ? CURL_PREREQFUNC_OK : CURL_PREREQFUNC_ABORT;
+	return x->sends++ == 0 || !x->once ? CURL_PREREQFUNC_OK : CURL_PREREQFUNC_ABORT;
 }
 
 static bool
@@ -293,6 +298,7 @@ agora_httpc_request(const struct agora_httpc_req *req, struct agora_httpc_resp *
 	};
 	agora_buf_init(&x.body);
 	const char *method = req->method ? req->method : "GET";
+	x.once = strcasecmp(method, "GET") != 0 && strcasecmp(method, "HEAD") != 0;
 	long connect_ms = req->connect_timeout_ms > 0 ? req->connect_timeout_ms
 						      : AGORA_HTTPC_CONNECT_TIMEOUT_MS;
 	long total_ms = req->timeout_ms > 0 ? req->timeout_ms : AGORA_HTTPC_TIMEOUT_MS;

@@ -454,6 +454,26 @@ Test(httpc, not_resent_when_a_reused_connection_dies)
 	free(vanish);
 }
 
+/* A GET changes nothing: libcurl's resend on a fresh connection stays (the
+ * usual case is a kept-alive connection the server closed for idleness as
+ * it was reused).  /vanish never answers, so the resent copy fails too. */
+Test(httpc, get_resent_when_a_reused_connection_dies)
+{
+	char *hello = url("/hello"), *vanish = url("/vanish");
+	struct agora_httpc_req warm = { .url = hello };
+	struct agora_httpc_resp resp;
+	cr_assert(agora_httpc_request(&warm, &resp), "err: %s", resp.err);
+	agora_httpc_resp_cleanup(&resp);
+	struct agora_httpc_req req = { .url = vanish };
+	cr_assert_not(agora_httpc_request(&req, &resp));
+	cr_assert_eq(resp.error, AGORA_HTTPC_ERR_TRANSPORT, "err: %s", resp.err);
+	cr_assert_eq(atomic_load(&srv_vanished), 2, "the request was sent %d times",
+		     atomic_load(&srv_vanished));
+	agora_httpc_resp_cleanup(&resp);
+	free(hello);
+	free(vanish);
+}
+
 /* libcurl itself answers such a response as a 201 without a body. */
 Test(httpc, response_cut_inside_the_headers_is_an_error)
 {
