@@ -15,7 +15,7 @@
  * 64 MiB for the streamed ones) and cut when refused, suspended or
  * terminated.
  *
- * Consumer: one worker thread pulls started transfers (resuming with
+ * Consumer: a few worker threads (one per transfer at a time) pull started transfers (resuming with
  * Range, refreshing the token before it expires), verifies the hash the
  * provider announced, reports the receipt to the broker's ledger,
  * completes the transfer, and deletes the data when the agreement's delete
@@ -1151,25 +1151,42 @@ out:
 	return ret;
 }
 
-/* ---- the worker ------------------------------------------------------------------------ */
+/* ---- the workers ----------------------------------------------------------------------- */
 
-static pthread_t worker;
+/* A few workers, so that one slow transfer (a large pull, an unreachable
+ * peer) does not hold up the others; each transfer is handled by one
+ * worker at a time (busy[]), and a wake for a transfer being handled makes
+ * that worker look at it again when it is done. */
+#define WORKERS 4
+static pthread_t workers[WORKERS];
+static size_t nworkers;
 static pthread_mutex_t q_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t q_cond = PTHREAD_COND_INITIALIZER;
 static char queue[QUEUE_SLOTS][ID_MAX];
 static size_t q_head, q_len;
-static bool stopping, started;
+static bool stopping;
+static struct {
+	char id[ID_MAX];	/* "" when the slot is free */
+	bool again;
+} busy[WORKERS];	/* under q_lock */
+
+/* Under q_lock. */
+static void
+enqueue_locked(const char *id)
+{
+	if (q_len < QUEUE_SLOTS) {	/* else the next scan finds it */
+		snprintf(queue[(q_head + q_len) % QUEUE_SLOTS], ID_MAX, "%s", id);
+		q_len++;
+	}
+	pthread_cond_signal(&q_cond);
+}
 
 void
 dataplane_wake(const char *id)
 {
 	auth_forget_file(id);
 	pthread_mutex_lock(&q_lock);
-	if (q_len < QUEUE_SLOTS) {
-		snprintf(queue[(q_head + q_len) % QUEUE_SLOTS], ID_MAX, "%s", id);
-		q_len++;
-	}
-	pthread_cond_signal(&q_cond);
+	enqueue_locked(id);
 	pthread_mutex_unlock(&q_lock);
 }
 
@@ -1735,10 +1752,43 @@ handle(const char *id)
 	json_decref(t);
 }
 
+/* Handles transfer ID unless another worker is handling it (which then
+ * looks again). */
+static void
+handle_claimed(const char *id)
+{
+	size_t slot = WORKERS;
+	pthread_mutex_lock(&q_lock);
+	for (size_t i = 0; i < WORKERS; i++) {
+		if (!strcmp(busy[i].id, id)) {
+			busy[i].again = true;
+			pthread_mutex_unlock(&q_lock);
+			return;
+		}
+		if (slot == WORKERS && !busy[i].id[0])
+			slot = i;
+	}
+	/* A worker holds at most one slot: one is free for the caller. */
+	snprintf(busy[slot].id, ID_MAX, "%s", id);
+	busy[slot].again = false;
+	for (;;) {
+		pthread_mutex_unlock(&q_lock);
+		handle(id);
+		pthread_mutex_lock(&q_lock);
+		if (!busy[slot].again || stopping)
+			break;
+		busy[slot].again = false;
+	}
+	busy[slot].id[0] = '\0';
+	pthread_mutex_unlock(&q_lock);
+}
+
+/* Worker 0 also scans once a second for what a crash or a failure left,
+ * due deletions, and long zero-copy streams, and queues what it finds. */
 static void *
 work(void *arg)
 {
-	(void)arg;
+	bool scanner = arg != NULL;
 	int64_t last_scan = 0;
 	for (;;) {
 		char id[ID_MAX] = "";
@@ -1760,19 +1810,19 @@ work(void *arg)
 		}
 		pthread_mutex_unlock(&q_lock);
 		if (id[0])
-			handle(id);
+			handle_claimed(id);
 		int64_t now = agora_now();
-		if (now != last_scan) {
-			/* Once a second: what a crash or a failure left, due
-			 * deletions, and long zero-copy streams. */
+		if (scanner && now != last_scan) {
 			last_scan = now;
 			reauthorize_streams();
 			json_t *pending = NULL;
 			if (db_ctr_pending(&pending) == AGORA_QS_ONE) {
 				size_t i;
 				json_t *p;
+				pthread_mutex_lock(&q_lock);
 				json_array_foreach(pending, i, p)
-					handle(sget(p, "id"));
+					enqueue_locked(sget(p, "id"));
+				pthread_mutex_unlock(&q_lock);
 			}
 			json_decref(pending);
 		}
@@ -1788,22 +1838,27 @@ dataplane_start(struct connector *c)
 	if (c->reauth_interval > 0)
 		reauth_s = c->reauth_interval;
 	stopping = false;
-	started = pthread_create(&worker, NULL, work, NULL) == 0;
-	if (!started)
-		agora_logf(AGORA_LOG_ERROR, "dataplane", "cannot start the transfer worker");
+	for (nworkers = 0; nworkers < WORKERS; nworkers++)
+		if (pthread_create(&workers[nworkers], NULL, work,
+				   nworkers == 0 ? (void *)1 : NULL) != 0)
+			break;
+	if (nworkers < WORKERS)
+		agora_logf(AGORA_LOG_ERROR, "dataplane", "started %zu of %d transfer workers",
+			   nworkers, WORKERS);
 }
 
 void
 dataplane_stop(void)
 {
-	if (!started)
+	if (!nworkers)
 		return;
 	pthread_mutex_lock(&q_lock);
 	stopping = true;
 	pthread_cond_broadcast(&q_cond);
 	pthread_mutex_unlock(&q_lock);
-	pthread_join(worker, NULL);
-	started = false;
+	for (size_t i = 0; i < nworkers; i++)
+		pthread_join(workers[i], NULL);
+	nworkers = 0;
 	pthread_mutex_lock(&token_lock);
 	for (int i = 0; i < TOKEN_SLOTS; i++) {
 		json_decref(tokens[i].claims);
