@@ -93,7 +93,9 @@ enum agora_qs db_neg_by_counterpart(PGconn *c, const char *role, const char *cou
  * reason when not NULL. */
 enum agora_qs db_neg_update(PGconn *c, const char *id, const char *state, const char *counterpart_pid,
 			    const char *agreement_id, const char *code, const char *reason);
-/* History: direction "in" (with hash, status, reply) or "out". */
+/* History: direction "in" (with hash, status, reply) or "out".  Inside
+ * agora_db_tx the INSERT goes with the transaction's next round trip
+ * (agora_db_defer): ONE, and a failure shows there. */
 enum agora_qs db_neg_msg_insert(PGconn *c, const char *neg_id, const char *direction, const char *type,
 				const char *hash, long status, const json_t *reply, const json_t *body);
 /* The answer given to an earlier incoming message with this body hash. */

@@ -158,7 +158,7 @@ db_neg_msg_insert(PGconn *c, const char *neg_id, const char *direction, const ch
 	snprintf(st, sizeof st, "%ld", status);
 	char *rj = dump(reply), *bj = dump(body);
 	const char *p[] = { neg_id, direction, type, hash, status ? st : NULL, rj, bj };
-	enum agora_qs qs = run(c, "neg_msg_insert", 7, p);
+	enum agora_qs qs = agora_db_defer(c, "neg_msg_insert", 7, p, NULL, NULL);
 	free(rj);
 	free(bj);
 	return qs;

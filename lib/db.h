@@ -52,7 +52,8 @@ void agora_db_close(void);
 
 /* Execute prepared statement `name`; never NULL (PQclear it).  Inside
  * agora_db_tx the transaction's BEGIN goes with its first statement, in
- * one round trip: code that sends anything on c by other means (PQexec*,
+ * one round trip, and so do the statements deferred before it
+ * (agora_db_defer): code that sends anything on c by other means (PQexec*,
  * PQprepare, COPY) calls agora_db_flush_begin(c) first. */
 PGresult *agora_db_exec(PGconn *c, const char *name, int nparams, const char *const *params);
 /* One statement of agora_db_pipeline: prepared statement `stmt` with its
@@ -74,8 +75,28 @@ struct agora_db_step {
  * with the statement name or SQL). */
 bool agora_db_pipeline(PGconn *c, const struct agora_db_step *steps, size_t n);
 /* Send the BEGIN of the agora_db_tx running on c when it has not gone yet
- * (see agora_db_exec); true when there was none or it succeeded. */
+ * (see agora_db_exec), and its deferred statements (agora_db_defer); true
+ * when there was nothing to send or it all succeeded. */
 bool agora_db_flush_begin(PGconn *c);
+/* Inside agora_db_tx, on its connection: queue prepared statement `name`
+ * to go with the transaction's next round trip — the next agora_db_exec,
+ * agora_db_flush_begin, or the COMMIT — instead of taking one of its own,
+ * and return ONE.  For writes whose outcome the caller needs only as
+ * success or failure, and that cannot match no row (an INSERT, an UPDATE
+ * of a row the transaction has locked): they usually go with the COMMIT,
+ * where "no row" could not roll anything back.  When one fails, the server
+ * skips what follows it: the statement it went with fails (with its
+ * SQLSTATE when a serialization failure or deadlock, else as a plain
+ * error, so that a deferred unique violation is not taken for that
+ * statement's), or the COMMIT does, and agora_db_tx rolls back (and
+ * retries a serialization failure).  done(arg, result), when not NULL,
+ * gets the statement's result (borrowed) once it succeeded, before the
+ * COMMIT's hooks run.  Parameters are copied.  Outside agora_db_tx (or
+ * past 16 queued statements) the statement runs at once: its
+ * agora_db_status. */
+typedef void (*agora_db_result_fn)(void *arg, const PGresult *r);
+enum agora_qs agora_db_defer(PGconn *c, const char *name, int nparams, const char *const *params,
+			     agora_db_result_fn done, void *arg);
 /* true while agora_db_tx runs a transaction on this thread (whether or not
  * its BEGIN has gone yet). */
 bool agora_db_in_tx(void);

@@ -214,7 +214,7 @@ db_bneg_message_add(PGconn *c, const char *neg, const char *direction, const cha
 	char st[16];
 	snprintf(st, sizeof st, "%d", status);
 	const char *p[] = { neg, direction, leg, type, b, sha256_hex, status ? st : NULL, rp };
-	enum agora_qs qs = run(c, "neg_msg_add", 8, p);
+	enum agora_qs qs = agora_db_defer(c, "neg_msg_add", 8, p, NULL, NULL);
 	free(b);
 	free(rp);
 	return qs;

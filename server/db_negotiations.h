@@ -62,7 +62,8 @@ enum agora_qs db_bneg_revoke(PGconn *c, const char *id, long long revoke_index);
 /* Record a message of negotiation neg: direction "in"/"out", leg
  * "consumer"/"provider", type (agora_dsp_kind_name), body (borrowed);
  * for "in", the status and reply we answered (reply borrowed, may be
- * NULL).  ONE or an error. */
+ * NULL).  ONE or an error.  Inside agora_db_tx the INSERT goes with the
+ * transaction's next round trip (agora_db_defer): a failure shows there. */
 enum agora_qs db_bneg_message_add(PGconn *c, const char *neg, const char *direction,
 				 const char *leg, const char *type, const json_t *body,
 				 const char *sha256_hex, int status, const json_t *reply);
