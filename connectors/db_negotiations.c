@@ -35,10 +35,13 @@ const struct agora_stmt db_negotiation_stmts[] = {
 	{ "neg_by_counterpart",
 	  "SELECT " NEG_DOC "::text FROM negotiations WHERE role = $1 AND counterpart = $2"
 	  " AND counterpart_pid = $3 FOR UPDATE" },
-	{ "neg_update",
-	  "UPDATE negotiations SET state = $2, counterpart_pid = coalesce(counterpart_pid, $3),"
-	  " agreement_id = coalesce($4, agreement_id), code = coalesce($5, code),"
-	  " reason = coalesce($6, reason), updated_at = now() WHERE id = $1" },
+#define NEG_UPDATE                                                                          \
+	"UPDATE negotiations SET state = $2, counterpart_pid = coalesce(counterpart_pid, $3),"  \
+	" agreement_id = coalesce($4, agreement_id), code = coalesce($5, code),"               \
+	" reason = coalesce($6, reason), updated_at = now() WHERE id = $1"
+	{ "neg_update", NEG_UPDATE },
+	/* The same for agora_db_defer: an error when no row matches. */
+	{ "neg_update_row", AGORA_SQL_ONE_ROW(NEG_UPDATE) },
 	{ "neg_msg_insert",
 	  "INSERT INTO negotiation_messages (negotiation_id, direction, type, body_hash, status, reply,"
 	  " body) VALUES ($1, $2, $3, $4, $5::int, $6::jsonb, $7::jsonb)" },
@@ -57,9 +60,11 @@ const struct agora_stmt db_negotiation_stmts[] = {
 	{ "agr_insert",
 	  "INSERT INTO agreements (id, negotiation_id, agreement, signatures)"
 	  " VALUES ($1, $2, $3::jsonb, $4::jsonb)" },
-	{ "agr_update",
-	  "UPDATE agreements SET signatures = coalesce($2::jsonb, signatures),"
-	  " receipt = coalesce($3::jsonb, receipt) WHERE id = $1" },
+#define AGR_UPDATE                                                                          \
+	"UPDATE agreements SET signatures = coalesce($2::jsonb, signatures),"                 \
+	" receipt = coalesce($3::jsonb, receipt) WHERE id = $1"
+	{ "agr_update", AGR_UPDATE },
+	{ "agr_update_row", AGORA_SQL_ONE_ROW(AGR_UPDATE) },
 	{ "agr_get",
 	  "SELECT " AGR_DOC "::text, n.owner FROM agreements a JOIN negotiations n"
 	  " ON n.id = a.negotiation_id WHERE a.id = $1" },
@@ -147,6 +152,10 @@ db_neg_update(PGconn *c, const char *id, const char *state, const char *counterp
 	      const char *agreement_id, const char *code, const char *reason)
 {
 	const char *p[] = { id, state, counterpart_pid, agreement_id, code, reason };
+	/* Deferred unless it may set counterpart_pid, whose unique index a
+	 * caller may need to see violated (CONFLICT) at once. */
+	if (agora_db_in_tx() && !counterpart_pid)
+		return agora_db_defer(c, "neg_update_row", 6, p, NULL, NULL);
 	return run(c, "neg_update", 6, p);
 }
 
@@ -213,7 +222,8 @@ db_agreement_update(PGconn *c, const char *id, const json_t *signatures, const j
 {
 	char *s = dump(signatures), *rc = dump(receipt);
 	const char *p[] = { id, s, rc };
-	enum agora_qs qs = run(c, "agr_update", 3, p);
+	enum agora_qs qs = agora_db_in_tx() ? agora_db_defer(c, "agr_update_row", 3, p, NULL, NULL)
+					    : run(c, "agr_update", 3, p);
 	free(s);
 	free(rc);
 	return qs;

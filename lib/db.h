@@ -25,6 +25,13 @@ enum agora_qs {
 #define AGORA_SQL_TS(col) \
 	"to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
+/* An UPDATE (without RETURNING) that fails — division by zero — when it
+ * matches no row, instead of reporting "none": for agora_db_defer, whose
+ * statement usually goes with the COMMIT, where "no row" could not stop the
+ * transaction any more. */
+#define AGORA_SQL_ONE_ROW(update) \
+	"WITH u AS (" update " RETURNING 1) SELECT 1 / count(*)::int FROM u"
+
 struct agora_stmt {
 	const char *name;
 	const char *sql;

@@ -29,10 +29,13 @@ const struct agora_stmt db_bneg_stmts[] = {
 	  "INSERT INTO negotiations (id, consumer_id, consumer_pid, callback, dataset_id, offer_id,"
 	  " offer, provider_id, provider_endpoint, leg_pid, state, code, reason)"
 	  " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12, $13)" },
-	{ "neg_update",
-	  "UPDATE negotiations SET state = $2, provider_pid = $3, agreement_id = $4,"
-	  " agreement = $5::jsonb, signatures = $6::jsonb, ledger_index = $7::bigint, code = $8,"
-	  " reason = $9, updated_at = now() WHERE id = $1" },
+#define NEG_UPDATE                                                                          \
+	"UPDATE negotiations SET state = $2, provider_pid = $3, agreement_id = $4,"            \
+	" agreement = $5::jsonb, signatures = $6::jsonb, ledger_index = $7::bigint, code = $8," \
+	" reason = $9, updated_at = now() WHERE id = $1"
+	{ "neg_update", NEG_UPDATE },
+	/* The same for agora_db_defer: an error when no row matches. */
+	{ "neg_update_row", AGORA_SQL_ONE_ROW(NEG_UPDATE) },
 	{ "neg_revoke",
 	  "UPDATE negotiations SET revoked_at = now(), revoke_index = $2::bigint, updated_at = now()"
 	  " WHERE id = $1" },
@@ -182,18 +185,31 @@ db_bneg_insert(PGconn *c, const struct db_neg *n)
 	return qs;
 }
 
-enum agora_qs
-db_bneg_update(PGconn *c, const struct db_neg *n)
+static enum agora_qs
+update(PGconn *c, const struct db_neg *n, bool deferred)
 {
 	char *agr = dump(n->agreement), *sig = dump(n->signatures);
 	char idx[24];
 	snprintf(idx, sizeof idx, "%lld", n->ledger_index);
 	const char *p[] = { n->id, agora_dsp_state_name(n->state), n->provider_pid, n->agreement_id,
 			    agr, sig, n->ledger_index >= 0 ? idx : NULL, n->code, n->reason };
-	enum agora_qs qs = run(c, "neg_update", 9, p);
+	enum agora_qs qs = deferred ? agora_db_defer(c, "neg_update_row", 9, p, NULL, NULL)
+				    : run(c, "neg_update", 9, p);
 	free(agr);
 	free(sig);
 	return qs;
+}
+
+enum agora_qs
+db_bneg_update(PGconn *c, const struct db_neg *n)
+{
+	return update(c, n, false);
+}
+
+enum agora_qs
+db_bneg_update_locked(PGconn *c, const struct db_neg *n)
+{
+	return update(c, n, true);
 }
 
 enum agora_qs

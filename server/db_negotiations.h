@@ -55,6 +55,11 @@ enum agora_qs db_bneg_insert(PGconn *c, const struct db_neg *n);
  * agreement, signatures, ledger_index, code, reason.  ONE, CONFLICT (the
  * agreement id is taken) or an error. */
 enum agora_qs db_bneg_update(PGconn *c, const struct db_neg *n);
+/* The same for a row this transaction has locked and whose agreement id it
+ * does not change (so no CONFLICT): inside agora_db_tx the UPDATE goes with
+ * the transaction's next round trip (agora_db_defer) — ONE, and a failure,
+ * or no such row, fails that round trip and the transaction. */
+enum agora_qs db_bneg_update_locked(PGconn *c, const struct db_neg *n);
 
 /* Mark the agreement revoked with its ledger entry.  ONE or an error. */
 enum agora_qs db_bneg_revoke(PGconn *c, const char *id, long long revoke_index);

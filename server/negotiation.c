@@ -805,7 +805,12 @@ message_tx(PGconn *c, void *ctx)
 		goto out;
 	n.state = to;
 	answer(x->out, 200, agora_dsp_negotiation_new(my_ppid(x, &n), my_cpid(x, &n), to));
-	if ((qs = db_bneg_update(c, &n)) != AGORA_QS_ONE)
+	/* Only the agreement sets the agreement id, whose uniqueness the
+	 * caller needs to see violated (CONFLICT) at once; the other updates
+	 * go with the COMMIT. */
+	qs = m->kind == AGORA_DSP_MSG_CONTRACT_AGREEMENT ? db_bneg_update(c, &n)
+							  : db_bneg_update_locked(c, &n);
+	if (qs != AGORA_QS_ONE)
 		goto out;
 	qs = db_bneg_message_add(c, n.id, "in", x->leg == NEG_FROM_CONSUMER ? LEG_CONSUMER : LEG_PROVIDER,
 				agora_dsp_kind_name(m->kind), x->msg, x->sha, 200, x->out->body);
