@@ -101,6 +101,14 @@ enum agora_qs db_neg_update(PGconn *c, const char *id, const char *state, const 
  * (agora_db_defer): ONE, and a failure shows there. */
 enum agora_qs db_neg_msg_insert(PGconn *c, const char *neg_id, const char *direction, const char *type,
 				const char *hash, long status, const json_t *reply, const json_t *body);
+/* Lock negotiation id (db_neg_get with lock) and look up the answer given
+ * to an earlier incoming message with this body hash (db_neg_msg_find,
+ * into *found, status and reply), in one round trip: the look-up runs
+ * after the lock is granted, so it sees what a concurrent identical
+ * message committed meanwhile.  Returns the lock's status (*found is NONE
+ * unless it is ONE). */
+enum agora_qs db_neg_lock_find(PGconn *c, const char *id, const char *hash, json_t **doc,
+			       enum agora_qs *found, long *status, json_t **reply);
 /* The answer given to an earlier incoming message with this body hash. */
 enum agora_qs db_neg_msg_find(PGconn *c, const char *neg_id, const char *hash, long *status,
 			      json_t **reply);

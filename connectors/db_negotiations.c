@@ -94,12 +94,21 @@ run(PGconn *c, const char *name, int n, const char *const *p)
 
 /* Column 0 of the first row as JSON (*out new reference), column 1 (if
  * second) copied; c NULL means this thread's connection. */
+static enum agora_qs json_row(PGresult *r, const char *name, json_t **out, char **second);
+static enum agora_qs found_row(PGresult *r, long *status, json_t **reply);
+
 static enum agora_qs
 get_json(PGconn *c, const char *name, int n, const char *const *p, json_t **out, char **second)
 {
 	if (!c && !(c = agora_db_conn()))
 		return AGORA_QS_HARD_ERROR;
-	PGresult *r = agora_db_exec(c, name, n, p);
+	return json_row(agora_db_exec(c, name, n, p), name, out, second);
+}
+
+/* get_json's reading of result r (cleared). */
+static enum agora_qs
+json_row(PGresult *r, const char *name, json_t **out, char **second)
+{
 	enum agora_qs qs = agora_db_status(r, name);
 	if (qs == AGORA_QS_ONE && PQntuples(r) == 0)
 		qs = AGORA_QS_NONE;
@@ -177,7 +186,33 @@ enum agora_qs
 db_neg_msg_find(PGconn *c, const char *neg_id, const char *hash, long *status, json_t **reply)
 {
 	const char *p[] = { neg_id, hash };
-	PGresult *r = agora_db_exec(c, "neg_msg_find", 2, p);
+	return found_row(agora_db_exec(c, "neg_msg_find", 2, p), status, reply);
+}
+
+enum agora_qs
+db_neg_lock_find(PGconn *c, const char *id, const char *hash, json_t **doc, enum agora_qs *found,
+		 long *status, json_t **reply)
+{
+	const char *p[] = { id }, *q[] = { id, hash };
+	PGresult *neg = NULL, *msg = NULL;
+	struct agora_db_step steps[] = {
+		{ .stmt = "neg_lock", .n = 1, .params = p, .res = &neg },
+		{ .stmt = "neg_msg_find", .n = 2, .params = q, .res = &msg },
+	};
+	*found = AGORA_QS_NONE;
+	agora_db_exec_steps(c, steps, 2);
+	enum agora_qs qs = json_row(neg, "neg_lock", doc, NULL);
+	if (qs == AGORA_QS_ONE)
+		*found = found_row(msg, status, reply);
+	else
+		PQclear(msg);
+	return qs;
+}
+
+/* db_neg_msg_find's reading of result r (cleared). */
+static enum agora_qs
+found_row(PGresult *r, long *status, json_t **reply)
+{
 	enum agora_qs qs = agora_db_status(r, "neg_msg_find");
 	if (qs == AGORA_QS_ONE && PQntuples(r) == 0)
 		qs = AGORA_QS_NONE;

@@ -139,10 +139,11 @@ has_pending(PGconn *c)
  * caller's to PQclear; logged with its statement's name), after which the
  * server skipped the rest — `last` included, whose result is then
  * PGRES_PIPELINE_ABORTED. */
+#define MAX_STEPS 4
 static PGresult *
-flush(PGconn *c, const struct agora_db_step *last)
+flush(PGconn *c, const struct agora_db_step *last, size_t nlast)
 {
-	struct agora_db_step steps[MAX_DEFERRED + 2];
+	struct agora_db_step steps[MAX_DEFERRED + 1 + MAX_STEPS];
 	PGresult *res[MAX_DEFERRED];
 	size_t n = 0, first_deferred;
 	if (pending_begin.c == c) {
@@ -158,8 +159,8 @@ flush(PGconn *c, const struct agora_db_step *last)
 						     .params = (const char *const *)deferred.s[i].params,
 						     .res = &res[i] };
 	}
-	if (last)
-		steps[n++] = *last;
+	for (size_t i = 0; i < nlast; i++)
+		steps[n++] = last[i];
 	agora_db_pipeline(c, steps, n);
 	PGresult *fail = NULL;
 	for (size_t i = 0; i < nd; i++) {
@@ -201,7 +202,7 @@ agora_db_flush_begin(PGconn *c)
 	if (!has_pending(c))
 		return true;
 	bool begin = pending_begin.c == c;
-	PGresult *fail = flush(c, NULL);
+	PGresult *fail = flush(c, NULL, 0);
 	PQclear(fail);
 	/* After a failure the transaction is failed: what follows fails too
 	 * (and agora_db_tx rolls back). */
@@ -214,7 +215,7 @@ agora_db_exec(PGconn *c, const char *name, int nparams, const char *const *param
 	PGresult *r = NULL;
 	if (has_pending(c)) {
 		struct agora_db_step last = { .stmt = name, .n = nparams, .params = params, .res = &r };
-		PGresult *fail = flush(c, &last);
+		PGresult *fail = flush(c, &last, 1);
 		if (fail) {
 			PQclear(r);
 			r = deferred_failure(c, fail);
@@ -228,6 +229,34 @@ agora_db_exec(PGconn *c, const char *name, int nparams, const char *const *param
 	if (!r)
 		r = PQmakeEmptyPGresult(c, PGRES_FATAL_ERROR);
 	return r;
+}
+
+void
+agora_db_exec_steps(PGconn *c, const struct agora_db_step *steps, size_t n)
+{
+	if (n > MAX_STEPS)
+		abort();	/* a programming error */
+	struct agora_db_step last[MAX_STEPS] = { { 0 } };
+	PGresult *res[MAX_STEPS];
+	for (size_t i = 0; i < n; i++) {
+		last[i] = steps[i];
+		last[i].res = &res[i];
+		res[i] = NULL;
+	}
+	PGresult *fail = c ? flush(c, last, n) : NULL;
+	for (size_t i = 0; i < n; i++) {
+		PGresult *r = res[i];
+		if (fail && i == 0) {
+			PQclear(r);
+			r = deferred_failure(c, fail);
+		} else if (!r || PQresultStatus(r) == PGRES_PIPELINE_ABORTED) {
+			/* skipped after an earlier failure (logged, or the
+			 * caller's to classify in an earlier result) */
+			PQclear(r);
+			r = PQmakeEmptyPGresult(c, PGRES_FATAL_ERROR);
+		}
+		*steps[i].res = r;
+	}
 }
 
 enum agora_qs
@@ -358,7 +387,7 @@ commit(PGconn *c)
 		return simple(c, "COMMIT");
 	PGresult *r = NULL;
 	struct agora_db_step last = { .sql = "COMMIT", .res = &r };
-	PGresult *fail = flush(c, &last);
+	PGresult *fail = flush(c, &last, 1);
 	enum agora_qs qs;
 	if (fail) {
 		PQclear(r);

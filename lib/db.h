@@ -81,6 +81,14 @@ struct agora_db_step {
  * step succeeded (failures of steps without res logged by agora_db_status
  * with the statement name or SQL). */
 bool agora_db_pipeline(PGconn *c, const struct agora_db_step *steps, size_t n);
+/* Like agora_db_exec for up to 4 prepared statements (steps[i].stmt; res
+ * not NULL) sent in one round trip, after what is pending (the BEGIN,
+ * deferred statements): for statements that do not need each other's
+ * answers — each still runs with a snapshot of its own, after the one
+ * before it (a read after a row lock sees what committed while it
+ * waited).  Every *steps[i].res is set, never NULL (PQclear them); a
+ * statement skipped after a failure gets a plain error. */
+void agora_db_exec_steps(PGconn *c, const struct agora_db_step *steps, size_t n);
 /* Send the BEGIN of the agora_db_tx running on c when it has not gone yet
  * (see agora_db_exec), and its deferred statements (agora_db_defer); true
  * when there was nothing to send or it all succeeded. */
