@@ -42,10 +42,13 @@ const struct agora_stmt db_bneg_stmts[] = {
 	{ "neg_msg_add",
 	  "INSERT INTO negotiation_messages (negotiation_id, direction, leg, type, body, body_sha256,"
 	  " status, reply) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7::integer, $8::jsonb)" },
-	{ "neg_msg_seen",
-	  "SELECT status, reply::text FROM negotiation_messages WHERE negotiation_id = $1"
-	  " AND direction = 'in' AND type = $2 AND body_sha256 = $3 AND status IS NOT NULL"
-	  " ORDER BY id LIMIT 1" },
+#define MSG_SEEN(neg)                                                                       \
+	"SELECT status, reply::text FROM negotiation_messages WHERE negotiation_id = " neg     \
+	" AND direction = 'in' AND type = $2 AND body_sha256 = $3 AND status IS NOT NULL"      \
+	" ORDER BY id LIMIT 1"
+	{ "neg_msg_seen", MSG_SEEN("$1") },
+	/* The same for the negotiation whose leg towards the provider is $1. */
+	{ "neg_msg_seen_leg", MSG_SEEN("(SELECT id FROM negotiations WHERE leg_pid = $1)") },
 	{ "neg_list",
 	  "SELECT jsonb_build_object('id', id, 'state', state, 'consumer', consumer_id,"
 	  " 'consumerPid', consumer_pid, 'provider', provider_id, 'providerPid', provider_pid,"
@@ -112,6 +115,9 @@ db_bneg_cleanup(struct db_neg *n)
 	memset(n, 0, sizeof *n);
 }
 
+static enum agora_qs read_neg(PGresult *r, const char *name, struct db_neg *n);
+static enum agora_qs read_seen(PGresult *r, int *status, json_t **reply);
+
 enum agora_qs
 db_bneg_get(PGconn *c, enum db_neg_key key, const char *a, const char *b, bool lock,
 	   struct db_neg *n)
@@ -127,7 +133,39 @@ db_bneg_get(PGconn *c, enum db_neg_key key, const char *a, const char *b, bool l
 		return AGORA_QS_HARD_ERROR;
 	const char *name = names[key][lock ? 1 : 0];
 	const char *p[] = { a, b };
-	PGresult *r = agora_db_exec(c, name, key == DB_NEG_BY_CONSUMER ? 2 : 1, p);
+	return read_neg(agora_db_exec(c, name, key == DB_NEG_BY_CONSUMER ? 2 : 1, p), name, n);
+}
+
+enum agora_qs
+db_bneg_lock_seen(PGconn *c, enum db_neg_key key, const char *pid, const char *type,
+		  const char *sha256_hex, struct db_neg *n, enum agora_qs *seen, int *status,
+		  json_t **reply)
+{
+	memset(n, 0, sizeof *n);
+	*seen = AGORA_QS_NONE;
+	if (key != DB_NEG_BY_ID && key != DB_NEG_BY_LEG)
+		return AGORA_QS_HARD_ERROR;
+	const char *lock = key == DB_NEG_BY_ID ? "neg_lock_id" : "neg_lock_leg";
+	const char *p[] = { pid }, *q[] = { pid, type, sha256_hex };
+	PGresult *neg = NULL, *msg = NULL;
+	struct agora_db_step steps[] = {
+		{ .stmt = lock, .n = 1, .params = p, .res = &neg },
+		{ .stmt = key == DB_NEG_BY_ID ? "neg_msg_seen" : "neg_msg_seen_leg", .n = 3, .params = q,
+		  .res = &msg },
+	};
+	agora_db_exec_steps(c, steps, 2);
+	enum agora_qs qs = read_neg(neg, lock, n);
+	if (qs == AGORA_QS_ONE)
+		*seen = read_seen(msg, status, reply);
+	else
+		PQclear(msg);
+	return qs;
+}
+
+/* db_bneg_get's reading of result r (cleared). */
+static enum agora_qs
+read_neg(PGresult *r, const char *name, struct db_neg *n)
+{
 	enum agora_qs qs = agora_db_status(r, name);
 	if (qs == AGORA_QS_ONE) {
 		n->id = dup_or_null(r, 0);
@@ -241,7 +279,13 @@ db_bneg_message_seen(PGconn *c, const char *neg, const char *type, const char *s
 		    int *status, json_t **reply)
 {
 	const char *p[] = { neg, type, sha256_hex };
-	PGresult *r = agora_db_exec(c, "neg_msg_seen", 3, p);
+	return read_seen(agora_db_exec(c, "neg_msg_seen", 3, p), status, reply);
+}
+
+/* db_bneg_message_seen's reading of result r (cleared). */
+static enum agora_qs
+read_seen(PGresult *r, int *status, json_t **reply)
+{
 	enum agora_qs qs = agora_db_status(r, "neg_msg_seen");
 	if (qs == AGORA_QS_ONE) {
 		*status = atoi(PQgetvalue(r, 0, 0));

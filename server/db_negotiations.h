@@ -73,6 +73,14 @@ enum agora_qs db_bneg_message_add(PGconn *c, const char *neg, const char *direct
 				 const char *leg, const char *type, const json_t *body,
 				 const char *sha256_hex, int status, const json_t *reply);
 
+/* db_bneg_get with lock by DB_NEG_BY_ID or DB_NEG_BY_LEG and, in the same
+ * round trip, db_bneg_message_seen for that negotiation into *seen: the
+ * look-up runs after the lock is granted, so it sees what a concurrent
+ * identical message committed meanwhile.  Returns the lock's status
+ * (*seen is NONE unless it is ONE). */
+enum agora_qs db_bneg_lock_seen(PGconn *c, enum db_neg_key key, const char *pid, const char *type,
+				const char *sha256_hex, struct db_neg *n, enum agora_qs *seen,
+				int *status, json_t **reply);
 /* The answer given to an earlier incoming message of neg with the same
  * type and body hash: ONE with *status and *reply (new), NONE, or error. */
 enum agora_qs db_bneg_message_seen(PGconn *c, const char *neg, const char *type,

@@ -739,8 +739,13 @@ message_tx(PGconn *c, void *ctx)
 	struct db_neg n;
 	x->sent = false;
 	x->not_found = false;
-	enum agora_qs qs = db_bneg_get(c, x->leg == NEG_FROM_CONSUMER ? DB_NEG_BY_ID : DB_NEG_BY_LEG,
-				      x->pid, NULL, true, &n);
+	/* The lock and the look-up of a repeated message in one round trip. */
+	enum agora_qs seen = AGORA_QS_NONE;
+	int status;
+	json_t *reply = NULL;
+	enum agora_qs qs = db_bneg_lock_seen(c, x->leg == NEG_FROM_CONSUMER ? DB_NEG_BY_ID : DB_NEG_BY_LEG,
+					     x->pid, agora_dsp_kind_name(m->kind), x->sha, &n, &seen,
+					     &status, &reply);
 	if (qs < 0)
 		goto out;
 	const char *party = x->leg == NEG_FROM_CONSUMER ? n.consumer_id : n.provider_id;
@@ -760,13 +765,12 @@ message_tx(PGconn *c, void *ctx)
 		qs = AGORA_QS_NONE;
 		goto out;
 	}
-	int status;
-	json_t *reply = NULL;
-	qs = db_bneg_message_seen(c, n.id, agora_dsp_kind_name(m->kind), x->sha, &status, &reply);
+	qs = seen;
 	if (qs < 0)
 		goto out;
 	if (qs == AGORA_QS_ONE) {
 		answer(x->out, (unsigned)status, reply);
+		reply = NULL;
 		goto out;
 	}
 	enum agora_dsp_state to;
@@ -816,6 +820,7 @@ message_tx(PGconn *c, void *ctx)
 				agora_dsp_kind_name(m->kind), x->msg, x->sha, 200, x->out->body);
 	x->sent = qs == AGORA_QS_ONE;
 out:
+	json_decref(reply);	/* a repeat's answer not used (refused earlier) */
 	db_bneg_cleanup(&n);
 	return qs;
 }
