@@ -90,12 +90,25 @@ enum agora_qs db_neg_get(PGconn *c, const char *id, bool lock, json_t **doc);
 enum agora_qs db_neg_by_counterpart(PGconn *c, const char *role, const char *counterpart,
 				    const char *pid, json_t **doc);
 /* Set state; counterpart_pid only when still NULL; agreement_id, code and
- * reason when not NULL. */
+ * reason when not NULL.  Inside agora_db_tx, for a row the transaction has
+ * locked: without counterpart_pid the UPDATE goes with the transaction's
+ * next round trip (agora_db_defer) — ONE, and a failure, or no such row,
+ * fails that round trip and the transaction. */
 enum agora_qs db_neg_update(PGconn *c, const char *id, const char *state, const char *counterpart_pid,
 			    const char *agreement_id, const char *code, const char *reason);
-/* History: direction "in" (with hash, status, reply) or "out". */
+/* History: direction "in" (with hash, status, reply) or "out".  Inside
+ * agora_db_tx the INSERT goes with the transaction's next round trip
+ * (agora_db_defer): ONE, and a failure shows there. */
 enum agora_qs db_neg_msg_insert(PGconn *c, const char *neg_id, const char *direction, const char *type,
 				const char *hash, long status, const json_t *reply, const json_t *body);
+/* Lock negotiation id (db_neg_get with lock) and look up the answer given
+ * to an earlier incoming message with this body hash (db_neg_msg_find,
+ * into *found, status and reply), in one round trip: the look-up runs
+ * after the lock is granted, so it sees what a concurrent identical
+ * message committed meanwhile.  Returns the lock's status (*found is NONE
+ * unless it is ONE). */
+enum agora_qs db_neg_lock_find(PGconn *c, const char *id, const char *hash, json_t **doc,
+			       enum agora_qs *found, long *status, json_t **reply);
 /* The answer given to an earlier incoming message with this body hash. */
 enum agora_qs db_neg_msg_find(PGconn *c, const char *neg_id, const char *hash, long *status,
 			      json_t **reply);
@@ -104,7 +117,9 @@ enum agora_qs db_neg_list(const char *state, const char *role, const char *after
 enum agora_qs db_neg_history(const char *id, json_t **out);
 enum agora_qs db_agreement_insert(PGconn *c, const char *id, const char *neg_id,
 				  const json_t *agreement, const json_t *signatures);
-/* Replace signatures and/or set the receipt (NULL: keep). */
+/* Replace signatures and/or set the receipt (NULL: keep).  Inside
+ * agora_db_tx it goes with the transaction's next round trip, like
+ * db_neg_update: ONE, and no such agreement fails the transaction. */
 enum agora_qs db_agreement_update(PGconn *c, const char *id, const json_t *signatures,
 				  const json_t *receipt);
 /* The API document {id, negotiationId, role, agreement, signatures,

@@ -35,10 +35,13 @@ const struct agora_stmt db_negotiation_stmts[] = {
 	{ "neg_by_counterpart",
 	  "SELECT " NEG_DOC "::text FROM negotiations WHERE role = $1 AND counterpart = $2"
 	  " AND counterpart_pid = $3 FOR UPDATE" },
-	{ "neg_update",
-	  "UPDATE negotiations SET state = $2, counterpart_pid = coalesce(counterpart_pid, $3),"
-	  " agreement_id = coalesce($4, agreement_id), code = coalesce($5, code),"
-	  " reason = coalesce($6, reason), updated_at = now() WHERE id = $1" },
+#define NEG_UPDATE                                                                          \
+	"UPDATE negotiations SET state = $2, counterpart_pid = coalesce(counterpart_pid, $3),"  \
+	" agreement_id = coalesce($4, agreement_id), code = coalesce($5, code),"               \
+	" reason = coalesce($6, reason), updated_at = now() WHERE id = $1"
+	{ "neg_update", NEG_UPDATE },
+	/* The same for agora_db_defer: an error when no row matches. */
+	{ "neg_update_row", AGORA_SQL_ONE_ROW(NEG_UPDATE) },
 	{ "neg_msg_insert",
 	  "INSERT INTO negotiation_messages (negotiation_id, direction, type, body_hash, status, reply,"
 	  " body) VALUES ($1, $2, $3, $4, $5::int, $6::jsonb, $7::jsonb)" },
@@ -57,9 +60,11 @@ const struct agora_stmt db_negotiation_stmts[] = {
 	{ "agr_insert",
 	  "INSERT INTO agreements (id, negotiation_id, agreement, signatures)"
 	  " VALUES ($1, $2, $3::jsonb, $4::jsonb)" },
-	{ "agr_update",
-	  "UPDATE agreements SET signatures = coalesce($2::jsonb, signatures),"
-	  " receipt = coalesce($3::jsonb, receipt) WHERE id = $1" },
+#define AGR_UPDATE                                                                          \
+	"UPDATE agreements SET signatures = coalesce($2::jsonb, signatures),"                 \
+	" receipt = coalesce($3::jsonb, receipt) WHERE id = $1"
+	{ "agr_update", AGR_UPDATE },
+	{ "agr_update_row", AGORA_SQL_ONE_ROW(AGR_UPDATE) },
 	{ "agr_get",
 	  "SELECT " AGR_DOC "::text, n.owner FROM agreements a JOIN negotiations n"
 	  " ON n.id = a.negotiation_id WHERE a.id = $1" },
@@ -89,12 +94,21 @@ run(PGconn *c, const char *name, int n, const char *const *p)
 
 /* Column 0 of the first row as JSON (*out new reference), column 1 (if
  * second) copied; c NULL means this thread's connection. */
+static enum agora_qs json_row(PGresult *r, const char *name, json_t **out, char **second);
+static enum agora_qs found_row(PGresult *r, long *status, json_t **reply);
+
 static enum agora_qs
 get_json(PGconn *c, const char *name, int n, const char *const *p, json_t **out, char **second)
 {
 	if (!c && !(c = agora_db_conn()))
 		return AGORA_QS_HARD_ERROR;
-	PGresult *r = agora_db_exec(c, name, n, p);
+	return json_row(agora_db_exec(c, name, n, p), name, out, second);
+}
+
+/* get_json's reading of result r (cleared). */
+static enum agora_qs
+json_row(PGresult *r, const char *name, json_t **out, char **second)
+{
 	enum agora_qs qs = agora_db_status(r, name);
 	if (qs == AGORA_QS_ONE && PQntuples(r) == 0)
 		qs = AGORA_QS_NONE;
@@ -147,6 +161,10 @@ db_neg_update(PGconn *c, const char *id, const char *state, const char *counterp
 	      const char *agreement_id, const char *code, const char *reason)
 {
 	const char *p[] = { id, state, counterpart_pid, agreement_id, code, reason };
+	/* Deferred unless it may set counterpart_pid, whose unique index a
+	 * caller may need to see violated (CONFLICT) at once. */
+	if (agora_db_in_tx() && !counterpart_pid)
+		return agora_db_defer(c, "neg_update_row", 6, p, NULL, NULL);
 	return run(c, "neg_update", 6, p);
 }
 
@@ -158,7 +176,7 @@ db_neg_msg_insert(PGconn *c, const char *neg_id, const char *direction, const ch
 	snprintf(st, sizeof st, "%ld", status);
 	char *rj = dump(reply), *bj = dump(body);
 	const char *p[] = { neg_id, direction, type, hash, status ? st : NULL, rj, bj };
-	enum agora_qs qs = run(c, "neg_msg_insert", 7, p);
+	enum agora_qs qs = agora_db_defer(c, "neg_msg_insert", 7, p, NULL, NULL);
 	free(rj);
 	free(bj);
 	return qs;
@@ -168,7 +186,33 @@ enum agora_qs
 db_neg_msg_find(PGconn *c, const char *neg_id, const char *hash, long *status, json_t **reply)
 {
 	const char *p[] = { neg_id, hash };
-	PGresult *r = agora_db_exec(c, "neg_msg_find", 2, p);
+	return found_row(agora_db_exec(c, "neg_msg_find", 2, p), status, reply);
+}
+
+enum agora_qs
+db_neg_lock_find(PGconn *c, const char *id, const char *hash, json_t **doc, enum agora_qs *found,
+		 long *status, json_t **reply)
+{
+	const char *p[] = { id }, *q[] = { id, hash };
+	PGresult *neg = NULL, *msg = NULL;
+	struct agora_db_step steps[] = {
+		{ .stmt = "neg_lock", .n = 1, .params = p, .res = &neg },
+		{ .stmt = "neg_msg_find", .n = 2, .params = q, .res = &msg },
+	};
+	*found = AGORA_QS_NONE;
+	agora_db_exec_steps(c, steps, 2);
+	enum agora_qs qs = json_row(neg, "neg_lock", doc, NULL);
+	if (qs == AGORA_QS_ONE)
+		*found = found_row(msg, status, reply);
+	else
+		PQclear(msg);
+	return qs;
+}
+
+/* db_neg_msg_find's reading of result r (cleared). */
+static enum agora_qs
+found_row(PGresult *r, long *status, json_t **reply)
+{
 	enum agora_qs qs = agora_db_status(r, "neg_msg_find");
 	if (qs == AGORA_QS_ONE && PQntuples(r) == 0)
 		qs = AGORA_QS_NONE;
@@ -213,7 +257,8 @@ db_agreement_update(PGconn *c, const char *id, const json_t *signatures, const j
 {
 	char *s = dump(signatures), *rc = dump(receipt);
 	const char *p[] = { id, s, rc };
-	enum agora_qs qs = run(c, "agr_update", 3, p);
+	enum agora_qs qs = agora_db_in_tx() ? agora_db_defer(c, "agr_update_row", 3, p, NULL, NULL)
+					    : run(c, "agr_update", 3, p);
 	free(s);
 	free(rc);
 	return qs;

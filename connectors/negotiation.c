@@ -508,19 +508,25 @@ rx_tx(PGconn *db, void *arg)
 	bool provider = x->role == AGORA_DSP_PROVIDER;
 	const char *ppid = provider ? x->pid : x->m.provider_pid;
 	const char *cpid = provider ? x->m.consumer_pid : x->pid;
-	json_t *neg = NULL;
-	enum agora_qs qs = strlen(x->pid) <= 200 ? db_neg_get(db, x->pid, true, &neg) : AGORA_QS_NONE;
-	if (qs < 0)
+	json_t *neg = NULL, *rep = NULL;
+	long st;
+	/* The lock and the look-up of a repeated message in one round trip. */
+	enum agora_qs found = AGORA_QS_NONE;
+	enum agora_qs qs = strlen(x->pid) <= 200
+				   ? db_neg_lock_find(db, x->pid, x->hash, &neg, &found, &st, &rep)
+				   : AGORA_QS_NONE;
+	if (qs < 0) {
+		json_decref(rep);
 		return qs;
+	}
 	if (qs == AGORA_QS_NONE || strcmp(sget(neg, "role"), ROLE_NAME(x->role)) != 0 ||
 	    strcmp(sget(neg, "counterpart"), x->sender) != 0) {
 		answer_error(a, 404, ppid, cpid, "not_found", "no such negotiation of yours");
 		json_decref(neg);
+		json_decref(rep);
 		return AGORA_QS_NONE;
 	}
-	long st;
-	json_t *rep = NULL;
-	if ((qs = db_neg_msg_find(db, x->pid, x->hash, &st, &rep)) != AGORA_QS_NONE) {
+	if ((qs = found) != AGORA_QS_NONE) {
 		if (qs == AGORA_QS_ONE) {
 			a->status = (unsigned)st;
 			a->body = rep;

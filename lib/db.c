@@ -121,30 +121,128 @@ static _Thread_local struct {
 	const char *sql;
 } pending_begin;
 
+/* The connection of the transaction agora_db_tx runs on this thread
+ * (NULL outside one). */
+static _Thread_local PGconn *tx_conn;
+
+/* Statements agora_db_defer queued in that transaction, not sent yet:
+ * they go with its next round trip. */
+#define MAX_DEFERRED 16
+static _Thread_local struct {
+	size_t n;
+	struct {
+		const char *name;
+		int nparams;
+		char **params;
+		agora_db_result_fn done;
+		void *arg;
+	} s[MAX_DEFERRED];
+} deferred;
+
+static void
+deferred_drop(void)
+{
+	for (size_t i = 0; i < deferred.n; i++) {
+		for (int k = 0; k < deferred.s[i].nparams; k++)
+			free(deferred.s[i].params[k]);
+		free(deferred.s[i].params);
+	}
+	deferred.n = 0;
+}
+
+static bool
+has_pending(PGconn *c)
+{
+	return c && (pending_begin.c == c || (tx_conn == c && deferred.n > 0));
+}
+
+/* Send what is pending on c (the BEGIN, the deferred statements) followed
+ * by `last` (may be NULL) in one round trip.  Returns NULL when every
+ * deferred statement succeeded, else the first failure's result (the
+ * caller's to PQclear; logged with its statement's name), after which the
+ * server skipped the rest — `last` included, whose result is then
+ * PGRES_PIPELINE_ABORTED. */
+#define MAX_STEPS 4
+static PGresult *
+flush(PGconn *c, const struct agora_db_step *last, size_t nlast)
+{
+	struct agora_db_step steps[MAX_DEFERRED + 1 + MAX_STEPS];
+	PGresult *res[MAX_DEFERRED];
+	size_t n = 0, first_deferred;
+	if (pending_begin.c == c) {
+		pending_begin.c = NULL;
+		steps[n++] = (struct agora_db_step){ .sql = pending_begin.sql };
+	}
+	first_deferred = n;
+	size_t nd = tx_conn == c ? deferred.n : 0;
+	for (size_t i = 0; i < nd; i++) {
+		res[i] = NULL;
+		steps[n++] = (struct agora_db_step){ .stmt = deferred.s[i].name,
+						     .n = deferred.s[i].nparams,
+						     .params = (const char *const *)deferred.s[i].params,
+						     .res = &res[i] };
+	}
+	for (size_t i = 0; i < nlast; i++)
+		steps[n++] = last[i];
+	agora_db_pipeline(c, steps, n);
+	PGresult *fail = NULL;
+	for (size_t i = 0; i < nd; i++) {
+		ExecStatusType st = PQresultStatus(res[i]);
+		if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+			if (deferred.s[i].done)
+				deferred.s[i].done(deferred.s[i].arg, res[i]);
+			PQclear(res[i]);
+		} else if (!fail && st != PGRES_PIPELINE_ABORTED) {
+			agora_db_status(res[i], deferred.s[i].name);	/* logs it */
+			fail = res[i];
+		} else {
+			PQclear(res[i]);
+		}
+	}
+	(void)first_deferred;
+	if (nd)
+		deferred_drop();
+	return fail;
+}
+
+/* A deferred statement's failure as the result of the statement it went
+ * with: a serialization failure or deadlock stays one (the transaction is
+ * retried); anything else becomes a plain error, so that a unique
+ * violation of a deferred INSERT is not taken for one of that statement. */
+static PGresult *
+deferred_failure(PGconn *c, PGresult *fail)
+{
+	const char *state = PQresultErrorField(fail, PG_DIAG_SQLSTATE);
+	if (state && (!strcmp(state, "40001") || !strcmp(state, "40P01")))
+		return fail;
+	PQclear(fail);
+	return PQmakeEmptyPGresult(c, PGRES_FATAL_ERROR);
+}
+
 bool
 agora_db_flush_begin(PGconn *c)
 {
-	if (!c || pending_begin.c != c)
+	if (!has_pending(c))
 		return true;
-	pending_begin.c = NULL;
-	PGresult *r = PQexec(c, pending_begin.sql);
-	bool ok = agora_db_status(r, pending_begin.sql) >= 0;
-	PQclear(r);
-	return ok;
+	bool begin = pending_begin.c == c;
+	PGresult *fail = flush(c, NULL, 0);
+	PQclear(fail);
+	/* After a failure the transaction is failed: what follows fails too
+	 * (and agora_db_tx rolls back). */
+	return !fail && (!begin || PQtransactionStatus(c) == PQTRANS_INTRANS);
 }
 
 PGresult *
 agora_db_exec(PGconn *c, const char *name, int nparams, const char *const *params)
 {
 	PGresult *r = NULL;
-	if (c && pending_begin.c == c) {
-		pending_begin.c = NULL;
-		struct agora_db_step steps[] = {
-			{ .sql = pending_begin.sql },
-			{ .stmt = name, .n = nparams, .params = params, .res = &r },
-		};
-		agora_db_pipeline(c, steps, 2);
-		if (r && PQresultStatus(r) == PGRES_PIPELINE_ABORTED) {
+	if (has_pending(c)) {
+		struct agora_db_step last = { .stmt = name, .n = nparams, .params = params, .res = &r };
+		PGresult *fail = flush(c, &last, 1);
+		if (fail) {
+			PQclear(r);
+			r = deferred_failure(c, fail);
+		} else if (r && PQresultStatus(r) == PGRES_PIPELINE_ABORTED) {
 			PQclear(r);	/* BEGIN failed (logged): say so */
 			r = NULL;
 		}
@@ -154,6 +252,57 @@ agora_db_exec(PGconn *c, const char *name, int nparams, const char *const *param
 	if (!r)
 		r = PQmakeEmptyPGresult(c, PGRES_FATAL_ERROR);
 	return r;
+}
+
+void
+agora_db_exec_steps(PGconn *c, const struct agora_db_step *steps, size_t n)
+{
+	if (n > MAX_STEPS)
+		abort();	/* a programming error */
+	struct agora_db_step last[MAX_STEPS] = { { 0 } };
+	PGresult *res[MAX_STEPS];
+	for (size_t i = 0; i < n; i++) {
+		last[i] = steps[i];
+		last[i].res = &res[i];
+		res[i] = NULL;
+	}
+	PGresult *fail = c ? flush(c, last, n) : NULL;
+	for (size_t i = 0; i < n; i++) {
+		PGresult *r = res[i];
+		if (fail && i == 0) {
+			PQclear(r);
+			r = deferred_failure(c, fail);
+		} else if (!r || PQresultStatus(r) == PGRES_PIPELINE_ABORTED) {
+			/* skipped after an earlier failure (logged, or the
+			 * caller's to classify in an earlier result) */
+			PQclear(r);
+			r = PQmakeEmptyPGresult(c, PGRES_FATAL_ERROR);
+		}
+		*steps[i].res = r;
+	}
+}
+
+enum agora_qs
+agora_db_defer(PGconn *c, const char *name, int nparams, const char *const *params,
+	       agora_db_result_fn done, void *arg)
+{
+	if (!c || c != tx_conn || deferred.n == MAX_DEFERRED) {
+		PGresult *r = agora_db_exec(c, name, nparams, params);
+		enum agora_qs qs = agora_db_status(r, name);
+		if (done && qs >= 0)
+			done(arg, r);
+		PQclear(r);
+		return qs;
+	}
+	size_t i = deferred.n++;
+	deferred.s[i].name = name;
+	deferred.s[i].nparams = nparams;
+	deferred.s[i].params = nparams ? xcalloc((size_t)nparams, sizeof(char *)) : NULL;
+	for (int k = 0; k < nparams; k++)
+		deferred.s[i].params[k] = params[k] ? xstrdup(params[k]) : NULL;
+	deferred.s[i].done = done;
+	deferred.s[i].arg = arg;
+	return AGORA_QS_ONE;
 }
 
 enum agora_qs
@@ -252,6 +401,30 @@ simple(PGconn *c, const char *sql)
 	return qs;
 }
 
+/* COMMIT, with whatever is still pending (the BEGIN, deferred statements)
+ * in the same round trip. */
+static enum agora_qs
+commit(PGconn *c)
+{
+	if (!has_pending(c))
+		return simple(c, "COMMIT");
+	PGresult *r = NULL;
+	struct agora_db_step last = { .sql = "COMMIT", .res = &r };
+	PGresult *fail = flush(c, &last, 1);
+	enum agora_qs qs;
+	if (fail) {
+		PQclear(r);
+		r = deferred_failure(c, fail);
+		const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+		qs = state && (!strcmp(state, "40001") || !strcmp(state, "40P01"))
+			     ? AGORA_QS_RETRY : AGORA_QS_HARD_ERROR;
+	} else {
+		qs = agora_db_status(r, "COMMIT");
+	}
+	PQclear(r);
+	return qs;
+}
+
 /* The hooks of the transaction agora_db_tx runs on this thread. */
 #define MAX_COMMIT_HOOKS 8
 static _Thread_local struct {
@@ -311,18 +484,28 @@ agora_db_tx(enum agora_qs (*fn)(PGconn *c, void *ctx), void *ctx, bool serializa
 		pending_begin.sql = serializable ? "BEGIN ISOLATION LEVEL SERIALIZABLE" : "BEGIN";
 		tx_hooks.in_tx = true;
 		tx_hooks.n = 0;
+		tx_conn = c;
+		deferred_drop();
 		qs = fn(c, ctx);
-		bool begun = pending_begin.c != c;	/* fn ran a statement */
-		pending_begin.c = NULL;
+		/* fn ran or deferred a statement */
+		bool begun = pending_begin.c != c || deferred.n > 0;
 		if (qs >= 0 && qs != AGORA_QS_CONFLICT) {
-			enum agora_qs cq = begun ? simple(c, "COMMIT") : AGORA_QS_ONE;
+			enum agora_qs cq = begun ? commit(c) : AGORA_QS_ONE;
+			pending_begin.c = NULL;
+			tx_conn = NULL;
 			tx_leave(cq >= 0);
 			if (cq >= 0)
 				return qs;
 			qs = cq;
+			if (PQtransactionStatus(c) != PQTRANS_IDLE)
+				simple(c, "ROLLBACK");
 		} else {
+			deferred_drop();
+			bool sent = pending_begin.c != c;
+			pending_begin.c = NULL;
+			tx_conn = NULL;
 			tx_leave(false);
-			if (begun)
+			if (sent)
 				simple(c, "ROLLBACK");
 		}
 		if (qs != AGORA_QS_RETRY)

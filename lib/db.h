@@ -25,6 +25,13 @@ enum agora_qs {
 #define AGORA_SQL_TS(col) \
 	"to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
+/* An UPDATE (without RETURNING) that fails — division by zero — when it
+ * matches no row, instead of reporting "none": for agora_db_defer, whose
+ * statement usually goes with the COMMIT, where "no row" could not stop the
+ * transaction any more. */
+#define AGORA_SQL_ONE_ROW(update) \
+	"WITH u AS (" update " RETURNING 1) SELECT 1 / count(*)::int FROM u"
+
 struct agora_stmt {
 	const char *name;
 	const char *sql;
@@ -52,7 +59,8 @@ void agora_db_close(void);
 
 /* Execute prepared statement `name`; never NULL (PQclear it).  Inside
  * agora_db_tx the transaction's BEGIN goes with its first statement, in
- * one round trip: code that sends anything on c by other means (PQexec*,
+ * one round trip, and so do the statements deferred before it
+ * (agora_db_defer): code that sends anything on c by other means (PQexec*,
  * PQprepare, COPY) calls agora_db_flush_begin(c) first. */
 PGresult *agora_db_exec(PGconn *c, const char *name, int nparams, const char *const *params);
 /* One statement of agora_db_pipeline: prepared statement `stmt` with its
@@ -73,9 +81,37 @@ struct agora_db_step {
  * step succeeded (failures of steps without res logged by agora_db_status
  * with the statement name or SQL). */
 bool agora_db_pipeline(PGconn *c, const struct agora_db_step *steps, size_t n);
+/* Like agora_db_exec for up to 4 prepared statements (steps[i].stmt; res
+ * not NULL) sent in one round trip, after what is pending (the BEGIN,
+ * deferred statements): for statements that do not need each other's
+ * answers — each still runs with a snapshot of its own, after the one
+ * before it (a read after a row lock sees what committed while it
+ * waited).  Every *steps[i].res is set, never NULL (PQclear them); a
+ * statement skipped after a failure gets a plain error. */
+void agora_db_exec_steps(PGconn *c, const struct agora_db_step *steps, size_t n);
 /* Send the BEGIN of the agora_db_tx running on c when it has not gone yet
- * (see agora_db_exec); true when there was none or it succeeded. */
+ * (see agora_db_exec), and its deferred statements (agora_db_defer); true
+ * when there was nothing to send or it all succeeded. */
 bool agora_db_flush_begin(PGconn *c);
+/* Inside agora_db_tx, on its connection: queue prepared statement `name`
+ * to go with the transaction's next round trip — the next agora_db_exec,
+ * agora_db_flush_begin, or the COMMIT — instead of taking one of its own,
+ * and return ONE.  For writes whose outcome the caller needs only as
+ * success or failure, and that cannot match no row (an INSERT, an UPDATE
+ * of a row the transaction has locked): they usually go with the COMMIT,
+ * where "no row" could not roll anything back.  When one fails, the server
+ * skips what follows it: the statement it went with fails (with its
+ * SQLSTATE when a serialization failure or deadlock, else as a plain
+ * error, so that a deferred unique violation is not taken for that
+ * statement's), or the COMMIT does, and agora_db_tx rolls back (and
+ * retries a serialization failure).  done(arg, result), when not NULL,
+ * gets the statement's result (borrowed) once it succeeded, before the
+ * COMMIT's hooks run.  Parameters are copied.  Outside agora_db_tx (or
+ * past 16 queued statements) the statement runs at once: its
+ * agora_db_status. */
+typedef void (*agora_db_result_fn)(void *arg, const PGresult *r);
+enum agora_qs agora_db_defer(PGconn *c, const char *name, int nparams, const char *const *params,
+			     agora_db_result_fn done, void *arg);
 /* true while agora_db_tx runs a transaction on this thread (whether or not
  * its BEGIN has gone yet). */
 bool agora_db_in_tx(void);

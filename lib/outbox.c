@@ -213,6 +213,19 @@ after_commit(void *arg, unsigned times)
 
 /* ---- queueing ------------------------------------------------------------- */
 
+/* The id of a message put in agora_db_tx, for the commit hook. */
+static void
+put_id(void *arg, const PGresult *r)
+{
+	(void)arg;
+	if (PQntuples(r) < 1)
+		return;
+	if (tx_ids.n < MAX_TX_IDS)
+		tx_ids.id[tx_ids.n++] = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	else
+		tx_ids.overflow = true;
+}
+
 enum agora_qs
 agora_outbox_put(PGconn *c, const char *kind, const char *url, const char *audience,
 		 const json_t *body, const char *ref)
@@ -237,15 +250,16 @@ agora_outbox_put(PGconn *c, const char *kind, const char *url, const char *audie
 		tx_ids.n = 0;
 		tx_ids.overflow = false;
 	}
-	PGresult *r = agora_db_exec(c, stmt, 5, p);
-	enum agora_qs qs = agora_db_status(r, stmt);
-	if (nth && qs == AGORA_QS_ONE) {
-		if (tx_ids.n < MAX_TX_IDS)
-			tx_ids.id[tx_ids.n++] = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-		else
-			tx_ids.overflow = true;
+	enum agora_qs qs;
+	if (nth) {
+		/* The INSERT goes with the transaction's next round trip
+		 * (usually its COMMIT); the id arrives before the hook runs. */
+		qs = agora_db_defer(c, stmt, 5, p, put_id, NULL);
+	} else {
+		PGresult *r = agora_db_exec(c, stmt, 5, p);
+		qs = agora_db_status(r, stmt);
+		PQclear(r);
 	}
-	PQclear(r);
 	free(text);
 	return qs == AGORA_QS_ONE || qs == AGORA_QS_RETRY ? qs : AGORA_QS_HARD_ERROR;
 }

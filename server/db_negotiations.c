@@ -29,20 +29,26 @@ const struct agora_stmt db_bneg_stmts[] = {
 	  "INSERT INTO negotiations (id, consumer_id, consumer_pid, callback, dataset_id, offer_id,"
 	  " offer, provider_id, provider_endpoint, leg_pid, state, code, reason)"
 	  " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12, $13)" },
-	{ "neg_update",
-	  "UPDATE negotiations SET state = $2, provider_pid = $3, agreement_id = $4,"
-	  " agreement = $5::jsonb, signatures = $6::jsonb, ledger_index = $7::bigint, code = $8,"
-	  " reason = $9, updated_at = now() WHERE id = $1" },
+#define NEG_UPDATE                                                                          \
+	"UPDATE negotiations SET state = $2, provider_pid = $3, agreement_id = $4,"            \
+	" agreement = $5::jsonb, signatures = $6::jsonb, ledger_index = $7::bigint, code = $8," \
+	" reason = $9, updated_at = now() WHERE id = $1"
+	{ "neg_update", NEG_UPDATE },
+	/* The same for agora_db_defer: an error when no row matches. */
+	{ "neg_update_row", AGORA_SQL_ONE_ROW(NEG_UPDATE) },
 	{ "neg_revoke",
 	  "UPDATE negotiations SET revoked_at = now(), revoke_index = $2::bigint, updated_at = now()"
 	  " WHERE id = $1" },
 	{ "neg_msg_add",
 	  "INSERT INTO negotiation_messages (negotiation_id, direction, leg, type, body, body_sha256,"
 	  " status, reply) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7::integer, $8::jsonb)" },
-	{ "neg_msg_seen",
-	  "SELECT status, reply::text FROM negotiation_messages WHERE negotiation_id = $1"
-	  " AND direction = 'in' AND type = $2 AND body_sha256 = $3 AND status IS NOT NULL"
-	  " ORDER BY id LIMIT 1" },
+#define MSG_SEEN(neg)                                                                       \
+	"SELECT status, reply::text FROM negotiation_messages WHERE negotiation_id = " neg     \
+	" AND direction = 'in' AND type = $2 AND body_sha256 = $3 AND status IS NOT NULL"      \
+	" ORDER BY id LIMIT 1"
+	{ "neg_msg_seen", MSG_SEEN("$1") },
+	/* The same for the negotiation whose leg towards the provider is $1. */
+	{ "neg_msg_seen_leg", MSG_SEEN("(SELECT id FROM negotiations WHERE leg_pid = $1)") },
 	{ "neg_list",
 	  "SELECT jsonb_build_object('id', id, 'state', state, 'consumer', consumer_id,"
 	  " 'consumerPid', consumer_pid, 'provider', provider_id, 'providerPid', provider_pid,"
@@ -109,6 +115,9 @@ db_bneg_cleanup(struct db_neg *n)
 	memset(n, 0, sizeof *n);
 }
 
+static enum agora_qs read_neg(PGresult *r, const char *name, struct db_neg *n);
+static enum agora_qs read_seen(PGresult *r, int *status, json_t **reply);
+
 enum agora_qs
 db_bneg_get(PGconn *c, enum db_neg_key key, const char *a, const char *b, bool lock,
 	   struct db_neg *n)
@@ -124,7 +133,39 @@ db_bneg_get(PGconn *c, enum db_neg_key key, const char *a, const char *b, bool l
 		return AGORA_QS_HARD_ERROR;
 	const char *name = names[key][lock ? 1 : 0];
 	const char *p[] = { a, b };
-	PGresult *r = agora_db_exec(c, name, key == DB_NEG_BY_CONSUMER ? 2 : 1, p);
+	return read_neg(agora_db_exec(c, name, key == DB_NEG_BY_CONSUMER ? 2 : 1, p), name, n);
+}
+
+enum agora_qs
+db_bneg_lock_seen(PGconn *c, enum db_neg_key key, const char *pid, const char *type,
+		  const char *sha256_hex, struct db_neg *n, enum agora_qs *seen, int *status,
+		  json_t **reply)
+{
+	memset(n, 0, sizeof *n);
+	*seen = AGORA_QS_NONE;
+	if (key != DB_NEG_BY_ID && key != DB_NEG_BY_LEG)
+		return AGORA_QS_HARD_ERROR;
+	const char *lock = key == DB_NEG_BY_ID ? "neg_lock_id" : "neg_lock_leg";
+	const char *p[] = { pid }, *q[] = { pid, type, sha256_hex };
+	PGresult *neg = NULL, *msg = NULL;
+	struct agora_db_step steps[] = {
+		{ .stmt = lock, .n = 1, .params = p, .res = &neg },
+		{ .stmt = key == DB_NEG_BY_ID ? "neg_msg_seen" : "neg_msg_seen_leg", .n = 3, .params = q,
+		  .res = &msg },
+	};
+	agora_db_exec_steps(c, steps, 2);
+	enum agora_qs qs = read_neg(neg, lock, n);
+	if (qs == AGORA_QS_ONE)
+		*seen = read_seen(msg, status, reply);
+	else
+		PQclear(msg);
+	return qs;
+}
+
+/* db_bneg_get's reading of result r (cleared). */
+static enum agora_qs
+read_neg(PGresult *r, const char *name, struct db_neg *n)
+{
 	enum agora_qs qs = agora_db_status(r, name);
 	if (qs == AGORA_QS_ONE) {
 		n->id = dup_or_null(r, 0);
@@ -182,18 +223,31 @@ db_bneg_insert(PGconn *c, const struct db_neg *n)
 	return qs;
 }
 
-enum agora_qs
-db_bneg_update(PGconn *c, const struct db_neg *n)
+static enum agora_qs
+update(PGconn *c, const struct db_neg *n, bool deferred)
 {
 	char *agr = dump(n->agreement), *sig = dump(n->signatures);
 	char idx[24];
 	snprintf(idx, sizeof idx, "%lld", n->ledger_index);
 	const char *p[] = { n->id, agora_dsp_state_name(n->state), n->provider_pid, n->agreement_id,
 			    agr, sig, n->ledger_index >= 0 ? idx : NULL, n->code, n->reason };
-	enum agora_qs qs = run(c, "neg_update", 9, p);
+	enum agora_qs qs = deferred ? agora_db_defer(c, "neg_update_row", 9, p, NULL, NULL)
+				    : run(c, "neg_update", 9, p);
 	free(agr);
 	free(sig);
 	return qs;
+}
+
+enum agora_qs
+db_bneg_update(PGconn *c, const struct db_neg *n)
+{
+	return update(c, n, false);
+}
+
+enum agora_qs
+db_bneg_update_locked(PGconn *c, const struct db_neg *n)
+{
+	return update(c, n, true);
 }
 
 enum agora_qs
@@ -214,7 +268,7 @@ db_bneg_message_add(PGconn *c, const char *neg, const char *direction, const cha
 	char st[16];
 	snprintf(st, sizeof st, "%d", status);
 	const char *p[] = { neg, direction, leg, type, b, sha256_hex, status ? st : NULL, rp };
-	enum agora_qs qs = run(c, "neg_msg_add", 8, p);
+	enum agora_qs qs = agora_db_defer(c, "neg_msg_add", 8, p, NULL, NULL);
 	free(b);
 	free(rp);
 	return qs;
@@ -225,7 +279,13 @@ db_bneg_message_seen(PGconn *c, const char *neg, const char *type, const char *s
 		    int *status, json_t **reply)
 {
 	const char *p[] = { neg, type, sha256_hex };
-	PGresult *r = agora_db_exec(c, "neg_msg_seen", 3, p);
+	return read_seen(agora_db_exec(c, "neg_msg_seen", 3, p), status, reply);
+}
+
+/* db_bneg_message_seen's reading of result r (cleared). */
+static enum agora_qs
+read_seen(PGresult *r, int *status, json_t **reply)
+{
 	enum agora_qs qs = agora_db_status(r, "neg_msg_seen");
 	if (qs == AGORA_QS_ONE) {
 		*status = atoi(PQgetvalue(r, 0, 0));

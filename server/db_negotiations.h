@@ -55,6 +55,11 @@ enum agora_qs db_bneg_insert(PGconn *c, const struct db_neg *n);
  * agreement, signatures, ledger_index, code, reason.  ONE, CONFLICT (the
  * agreement id is taken) or an error. */
 enum agora_qs db_bneg_update(PGconn *c, const struct db_neg *n);
+/* The same for a row this transaction has locked and whose agreement id it
+ * does not change (so no CONFLICT): inside agora_db_tx the UPDATE goes with
+ * the transaction's next round trip (agora_db_defer) — ONE, and a failure,
+ * or no such row, fails that round trip and the transaction. */
+enum agora_qs db_bneg_update_locked(PGconn *c, const struct db_neg *n);
 
 /* Mark the agreement revoked with its ledger entry.  ONE or an error. */
 enum agora_qs db_bneg_revoke(PGconn *c, const char *id, long long revoke_index);
@@ -62,11 +67,20 @@ enum agora_qs db_bneg_revoke(PGconn *c, const char *id, long long revoke_index);
 /* Record a message of negotiation neg: direction "in"/"out", leg
  * "consumer"/"provider", type (agora_dsp_kind_name), body (borrowed);
  * for "in", the status and reply we answered (reply borrowed, may be
- * NULL).  ONE or an error. */
+ * NULL).  ONE or an error.  Inside agora_db_tx the INSERT goes with the
+ * transaction's next round trip (agora_db_defer): a failure shows there. */
 enum agora_qs db_bneg_message_add(PGconn *c, const char *neg, const char *direction,
 				 const char *leg, const char *type, const json_t *body,
 				 const char *sha256_hex, int status, const json_t *reply);
 
+/* db_bneg_get with lock by DB_NEG_BY_ID or DB_NEG_BY_LEG and, in the same
+ * round trip, db_bneg_message_seen for that negotiation into *seen: the
+ * look-up runs after the lock is granted, so it sees what a concurrent
+ * identical message committed meanwhile.  Returns the lock's status
+ * (*seen is NONE unless it is ONE). */
+enum agora_qs db_bneg_lock_seen(PGconn *c, enum db_neg_key key, const char *pid, const char *type,
+				const char *sha256_hex, struct db_neg *n, enum agora_qs *seen,
+				int *status, json_t **reply);
 /* The answer given to an earlier incoming message of neg with the same
  * type and body hash: ONE with *status and *reply (new), NONE, or error. */
 enum agora_qs db_bneg_message_seen(PGconn *c, const char *neg, const char *type,

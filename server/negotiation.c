@@ -739,8 +739,13 @@ message_tx(PGconn *c, void *ctx)
 	struct db_neg n;
 	x->sent = false;
 	x->not_found = false;
-	enum agora_qs qs = db_bneg_get(c, x->leg == NEG_FROM_CONSUMER ? DB_NEG_BY_ID : DB_NEG_BY_LEG,
-				      x->pid, NULL, true, &n);
+	/* The lock and the look-up of a repeated message in one round trip. */
+	enum agora_qs seen = AGORA_QS_NONE;
+	int status;
+	json_t *reply = NULL;
+	enum agora_qs qs = db_bneg_lock_seen(c, x->leg == NEG_FROM_CONSUMER ? DB_NEG_BY_ID : DB_NEG_BY_LEG,
+					     x->pid, agora_dsp_kind_name(m->kind), x->sha, &n, &seen,
+					     &status, &reply);
 	if (qs < 0)
 		goto out;
 	const char *party = x->leg == NEG_FROM_CONSUMER ? n.consumer_id : n.provider_id;
@@ -760,13 +765,12 @@ message_tx(PGconn *c, void *ctx)
 		qs = AGORA_QS_NONE;
 		goto out;
 	}
-	int status;
-	json_t *reply = NULL;
-	qs = db_bneg_message_seen(c, n.id, agora_dsp_kind_name(m->kind), x->sha, &status, &reply);
+	qs = seen;
 	if (qs < 0)
 		goto out;
 	if (qs == AGORA_QS_ONE) {
 		answer(x->out, (unsigned)status, reply);
+		reply = NULL;
 		goto out;
 	}
 	enum agora_dsp_state to;
@@ -805,12 +809,18 @@ message_tx(PGconn *c, void *ctx)
 		goto out;
 	n.state = to;
 	answer(x->out, 200, agora_dsp_negotiation_new(my_ppid(x, &n), my_cpid(x, &n), to));
-	if ((qs = db_bneg_update(c, &n)) != AGORA_QS_ONE)
+	/* Only the agreement sets the agreement id, whose uniqueness the
+	 * caller needs to see violated (CONFLICT) at once; the other updates
+	 * go with the COMMIT. */
+	qs = m->kind == AGORA_DSP_MSG_CONTRACT_AGREEMENT ? db_bneg_update(c, &n)
+							  : db_bneg_update_locked(c, &n);
+	if (qs != AGORA_QS_ONE)
 		goto out;
 	qs = db_bneg_message_add(c, n.id, "in", x->leg == NEG_FROM_CONSUMER ? LEG_CONSUMER : LEG_PROVIDER,
 				agora_dsp_kind_name(m->kind), x->msg, x->sha, 200, x->out->body);
 	x->sent = qs == AGORA_QS_ONE;
 out:
+	json_decref(reply);	/* a repeat's answer not used (refused earlier) */
 	db_bneg_cleanup(&n);
 	return qs;
 }

@@ -1,6 +1,7 @@
 /* test_db.c — lib/db.c against a real PostgreSQL: migrations (once, in
  * order, under concurrency), prepared statements per thread, and the
- * transaction helper's retry on serialization failures and deadlocks. */
+ * transaction helper's retry on serialization failures and deadlocks,
+ * statements deferred to the transaction's next round trip. */
 #include "db.h"
 #include "harness.h"
 #include "util.h"
@@ -76,6 +77,7 @@ Test(db, failing_migration_rolls_back)
 static const struct agora_stmt stmts[] = {
 	{ "insert_t", "INSERT INTO t (id, v) VALUES ($1::int, $2)" },
 	{ "fail_with", "SELECT fail_with($1)" },
+	{ "count_t", "SELECT count(*) FROM t WHERE id > $1::int" },
 	{ NULL, NULL }
 };
 static const struct agora_stmt *const tables[] = { stmts, NULL };
@@ -239,4 +241,86 @@ Test(db, connection_closed_by_the_server_is_replaced)
 	free(gone);
 	free(kill);
 	free(pid);
+}
+
+/* agora_db_defer: a deferred statement goes with the next statement (which
+ * sees its effect) or with the COMMIT; its result reaches done; a failure
+ * rolls the whole transaction back — a serialization failure is retried,
+ * a unique violation is a plain error, not the next statement's conflict;
+ * outside agora_db_tx it runs at once. */
+struct defer_ctx {
+	int calls;
+	const char *ids[3];	/* deferred inserts */
+	const char *fail;	/* deferred fail_with on the first call */
+	bool then_count;	/* a statement after them */
+	long counted;
+	int done_calls;
+};
+
+static void
+defer_done(void *arg, const PGresult *r)
+{
+	struct defer_ctx *x = arg;
+	cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK);
+	x->done_calls++;
+}
+
+static enum agora_qs
+defer_fn(PGconn *c, void *arg)
+{
+	struct defer_ctx *x = arg;
+	x->calls++;
+	for (size_t i = 0; i < 3 && x->ids[i]; i++) {
+		const char *p[] = { x->ids[i], "deferred" };
+		cr_assert_eq(agora_db_defer(c, "insert_t", 2, p, defer_done, x), AGORA_QS_ONE);
+	}
+	if (x->fail && x->calls == 1) {
+		const char *fp[] = { x->fail };
+		cr_assert_eq(agora_db_defer(c, "fail_with", 1, fp, NULL, NULL), AGORA_QS_ONE);
+	}
+	if (!x->then_count)
+		return AGORA_QS_ONE;
+	const char *p[] = { "200" };
+	PGresult *r = agora_db_exec(c, "count_t", 1, p);
+	enum agora_qs qs = agora_db_status(r, "count_t");
+	if (qs == AGORA_QS_ONE)
+		x->counted = atol(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return qs;
+}
+
+Test(db, deferred_statements_go_with_the_next_round_trip)
+{
+	prepare_db();
+	/* With a statement after them, which sees them. */
+	struct defer_ctx a = { .ids = { "201", "202" }, .then_count = true };
+	cr_assert_eq(agora_db_tx(defer_fn, &a, false), AGORA_QS_ONE);
+	cr_assert_eq(a.counted, 2);
+	cr_assert_eq(a.done_calls, 2);
+	/* Only deferred statements: BEGIN, them and COMMIT in one. */
+	struct defer_ctx b = { .ids = { "203" } };
+	cr_assert_eq(agora_db_tx(defer_fn, &b, false), AGORA_QS_ONE);
+	cr_assert_eq(b.done_calls, 1);
+	cr_assert_eq(harness_db_count(conninfo, "SELECT count(*) FROM t WHERE id > 200"), 3);
+	/* A deferred unique violation fails the transaction as a plain error,
+	 * at the next statement or at the COMMIT, and nothing of it stays. */
+	struct defer_ctx dup = { .ids = { "204", "201" }, .then_count = true };
+	cr_assert_eq(agora_db_tx(defer_fn, &dup, false), AGORA_QS_HARD_ERROR);
+	cr_assert_eq(dup.calls, 1);
+	struct defer_ctx dup2 = { .ids = { "205", "201" } };
+	cr_assert_eq(agora_db_tx(defer_fn, &dup2, false), AGORA_QS_HARD_ERROR);
+	cr_assert_eq(dup2.done_calls, 1, "done for the one that succeeded only");
+	cr_assert_eq(harness_db_count(conninfo, "SELECT count(*) FROM t WHERE id > 200"), 3);
+	/* A deferred serialization failure: the transaction runs again. */
+	struct defer_ctx retry = { .ids = { "206" }, .fail = "40001" };
+	cr_assert_eq(agora_db_tx(defer_fn, &retry, true), AGORA_QS_ONE);
+	cr_assert_eq(retry.calls, 2);
+	cr_assert_eq(harness_db_count(conninfo, "SELECT count(*) FROM t WHERE id = 206"), 1);
+	/* Outside agora_db_tx: at once. */
+	const char *p[] = { "207", "now" };
+	cr_assert_eq(agora_db_defer(agora_db_conn(), "insert_t", 2, p, NULL, NULL), AGORA_QS_ONE);
+	cr_assert_eq(harness_db_count(conninfo, "SELECT count(*) FROM t WHERE id = 207"), 1);
+	const char *d[] = { "207", "again" };
+	cr_assert_eq(agora_db_defer(agora_db_conn(), "insert_t", 2, d, NULL, NULL), AGORA_QS_CONFLICT);
+	cr_assert(agora_db_ping());
 }
