@@ -77,17 +77,7 @@ done
 bport=$(free_port); cport=$(free_port); mport=$(free_port)
 burl="http://127.0.0.1:$bport"; curl_="http://127.0.0.1:$cport"; murl="http://127.0.0.1:$mport"
 city=urn:agora:participant:city; mobi=urn:agora:participant:mobility
-"$build/bin/agora-broker" --listen "127.0.0.1:$bport" --public-url "$burl" --db "$(pg broker)" \
-	--data-dir "$work/broker" --admin-key "$key" --crawl-interval 0 --log-level warn \
-	2>"$work/broker.log" &
-pids="$pids $!"
-until curl -sf "$burl/healthz" >/dev/null; do sleep 0.1; done
-# register ID URL KEYFILE COUNTRY
-register() {
-	jwk=$("$build/bin/agora-connector" --print-jwk --key "$3")
-	curl -sf -H "Authorization: Bearer $key" "$burl/api/v1/participants" \
-		-d "{\"id\":\"$1\",\"name\":\"$1\",\"endpoint\":\"$2\",\"jwks\":{\"keys\":[$jwk]},\"attributes\":{\"country\":\"$4\",\"industry\":\"public-sector\"}}" >/dev/null
-}
+bench_start_broker
 # connector ID PORT DB NAME
 connector() {
 	"$build/bin/agora-connector" --listen "127.0.0.1:$2" --public-url "http://127.0.0.1:$2" \

@@ -83,17 +83,7 @@ for d in broker city mobility; do psql -q "$conn" -c "CREATE DATABASE $d" >/dev/
 bport=$(free_port); cport=$(free_port); mport=$(free_port); nport=$(free_port)
 burl="http://127.0.0.1:$bport"; curl_="http://127.0.0.1:$cport"; murl="http://127.0.0.1:$mport"
 city=urn:agora:participant:city; mobi=urn:agora:participant:mobility
-"$build/bin/agora-broker" --listen "127.0.0.1:$bport" --public-url "$burl" --db "$(pg broker)" \
-	--data-dir "$work/broker" --admin-key "$key" --crawl-interval 0 --log-level warn \
-	2>"$work/broker.log" &
-pids="$pids $!"
-until curl -sf "$burl/healthz" >/dev/null; do sleep 0.1; done
-# register ID URL KEYFILE COUNTRY
-register() {
-	jwk=$("$build/bin/agora-connector" --print-jwk --key "$3")
-	curl -sf -H "Authorization: Bearer $key" "$burl/api/v1/participants" \
-		-d "{\"id\":\"$1\",\"name\":\"$1\",\"endpoint\":\"$2\",\"jwks\":{\"keys\":[$jwk]},\"attributes\":{\"country\":\"$4\",\"industry\":\"public-sector\"}}" >/dev/null
-}
+bench_start_broker
 # connector ID PORT DB NAME [OPTIONS]
 connector() {
 	id=$1 cp=$2 db=$3 name=$4
