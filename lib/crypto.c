@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -323,6 +324,69 @@ agora_key_load_or_create(const char *path, bool *created, char *err, size_t errl
 	return NULL;
 }
 
+/* Signatures known to be valid.  A negotiation's agreement carries up to
+ * three signatures and each party checks the whole chain again, including
+ * signatures it checked earlier or made itself; an Ed25519 verification
+ * costs about three signatures' time.  Each slot holds SHA-256(public key ‖
+ * signature ‖ message) of a signature that verified (or that we made), so a
+ * hit is a signature already shown valid for exactly that key and message.
+ * Only successes are stored; a direct-mapped table of VCACHE_SLOTS digests
+ * (32 KiB) whose entries are overwritten by newer ones. */
+#define VCACHE_SLOTS 1024
+static uint8_t vcache[VCACHE_SLOTS][AGORA_SHA256_LEN];
+static pthread_mutex_t vcache_mu = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic unsigned long vcache_hits;
+
+static void
+vcache_digest(const struct agora_key *k, const void *msg, size_t len, const uint8_t *sig,
+	      uint8_t out[AGORA_SHA256_LEN])
+{
+	uint8_t pub[AGORA_ED25519_PUB_LEN];
+	agora_key_public_raw(k, pub);
+	struct agora_sha256_ctx *c = agora_sha256_new();
+	agora_sha256_update(c, pub, sizeof pub);
+	agora_sha256_update(c, sig, AGORA_ED25519_SIG_LEN);
+	agora_sha256_update(c, msg, len);
+	agora_sha256_final(c, out);
+}
+
+static size_t
+vcache_slot(const uint8_t d[AGORA_SHA256_LEN])
+{
+	return ((size_t)d[0] | (size_t)d[1] << 8) % VCACHE_SLOTS;
+}
+
+static bool
+vcache_has(const uint8_t d[AGORA_SHA256_LEN])
+{
+	pthread_mutex_lock(&vcache_mu);
+	bool hit = memcmp(vcache[vcache_slot(d)], d, AGORA_SHA256_LEN) == 0;
+	pthread_mutex_unlock(&vcache_mu);
+	return hit;
+}
+
+static void
+vcache_put(const uint8_t d[AGORA_SHA256_LEN])
+{
+	pthread_mutex_lock(&vcache_mu);
+	memcpy(vcache[vcache_slot(d)], d, AGORA_SHA256_LEN);
+	pthread_mutex_unlock(&vcache_mu);
+}
+
+unsigned long
+agora_ed25519_verify_cache_hits(void)
+{
+	return atomic_load(&vcache_hits);
+}
+
+void
+agora_ed25519_verify_cache_clear(void)
+{
+	pthread_mutex_lock(&vcache_mu);
+	memset(vcache, 0, sizeof vcache);
+	pthread_mutex_unlock(&vcache_mu);
+}
+
 bool
 agora_ed25519_sign(const struct agora_key *k, const void *msg, size_t len,
 		   uint8_t sig[AGORA_ED25519_SIG_LEN])
@@ -339,6 +403,11 @@ agora_ed25519_sign(const struct agora_key *k, const void *msg, size_t len,
 	    EVP_DigestSign(ctx, sig, &siglen, msg, len) == 1 && siglen == AGORA_ED25519_SIG_LEN)
 		ok = true;
 	EVP_MD_CTX_free(ctx);
+	if (ok) {
+		uint8_t d[AGORA_SHA256_LEN];
+		vcache_digest(k, msg, len, sig, d);
+		vcache_put(d);
+	}
 	return ok;
 }
 
@@ -348,6 +417,12 @@ agora_ed25519_verify(const struct agora_key *k, const void *msg, size_t len,
 {
 	if (siglen != AGORA_ED25519_SIG_LEN)
 		return false;
+	uint8_t d[AGORA_SHA256_LEN];
+	vcache_digest(k, msg, len, sig, d);
+	if (vcache_has(d)) {
+		atomic_fetch_add(&vcache_hits, 1);
+		return true;
+	}
 	bool ok = false;
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	if (!ctx)
@@ -356,6 +431,8 @@ agora_ed25519_verify(const struct agora_key *k, const void *msg, size_t len,
 	    EVP_DigestVerify(ctx, sig, siglen, msg, len) == 1)
 		ok = true;
 	EVP_MD_CTX_free(ctx);
+	if (ok)
+		vcache_put(d);
 	return ok;
 }
 

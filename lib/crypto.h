@@ -43,6 +43,13 @@ bool agora_ed25519_sign(const struct agora_key *k, const void *msg, size_t len,
 			uint8_t sig[AGORA_ED25519_SIG_LEN]);
 bool agora_ed25519_verify(const struct agora_key *k, const void *msg, size_t len,
 			  const uint8_t *sig, size_t siglen);
+/* Signatures that verified, and those agora_ed25519_sign made, are
+ * remembered (by SHA-256 of key, signature and message; 1024 of them, the
+ * newest win): verifying one again answers true without the curve
+ * arithmetic.  Failures are never remembered.  The number of such answers
+ * since the start, and a way to forget them all (tests). */
+unsigned long agora_ed25519_verify_cache_hits(void);
+void agora_ed25519_verify_cache_clear(void);
 
 void agora_sha256(const void *data, size_t len, uint8_t out[AGORA_SHA256_LEN]);
 /* Incremental SHA-256 for streams (uploads, transfers).  new → update… →

@@ -220,7 +220,11 @@ Test(crypto, rfc8032_test1_signature)
 	struct agora_key *pk = agora_key_from_public_raw(pub);
 	cr_assert_not_null(pk);
 	cr_expect_not(agora_key_has_private(pk));
+	/* Verified by the arithmetic, not remembered from the signing. */
+	agora_ed25519_verify_cache_clear();
+	unsigned long hits = agora_ed25519_verify_cache_hits();
 	cr_expect(agora_ed25519_verify(pk, "", 0, want, 64));
+	cr_expect_eq(agora_ed25519_verify_cache_hits(), hits);
 	agora_key_free(pk);
 	agora_key_free(k);
 }
@@ -235,6 +239,7 @@ Test(crypto, sign_verify_roundtrip_and_tamper)
 	agora_key_public_raw(k, pub);
 	struct agora_key *pk = agora_key_from_public_raw(pub);
 
+	agora_ed25519_verify_cache_clear();
 	cr_expect(agora_ed25519_verify(pk, msg, strlen(msg), sig, 64));
 	cr_expect(agora_ed25519_verify(k, msg, strlen(msg), sig, 64));
 	cr_expect_not(agora_ed25519_verify(pk, "offer 43 accepted", strlen(msg), sig, 64));
@@ -255,6 +260,56 @@ Test(crypto, sign_verify_roundtrip_and_tamper)
 	agora_key_free(pk);
 	agora_key_free(k);
 	agora_key_free(NULL);
+}
+
+/* The cache of valid signatures answers only for the exact key, message
+ * and signature that verified (or were signed here), never for a failure. */
+Test(crypto, verified_signatures_are_remembered_exactly)
+{
+	struct agora_key *k = agora_key_generate(), *other = agora_key_generate();
+	uint8_t sig[64], pub[32];
+	const char msg[] = "agreement urn:uuid:1";
+	agora_key_public_raw(k, pub);
+	struct agora_key *pk = agora_key_from_public_raw(pub);
+	cr_assert(agora_ed25519_sign(k, msg, strlen(msg), sig));
+
+	/* Signed here: the first verification is already a hit. */
+	unsigned long h0 = agora_ed25519_verify_cache_hits();
+	cr_expect(agora_ed25519_verify(pk, msg, strlen(msg), sig, 64));
+	cr_expect_eq(agora_ed25519_verify_cache_hits(), h0 + 1);
+
+	/* Verified once by the arithmetic, then remembered. */
+	agora_ed25519_verify_cache_clear();
+	cr_expect(agora_ed25519_verify(pk, msg, strlen(msg), sig, 64));
+	cr_expect_eq(agora_ed25519_verify_cache_hits(), h0 + 1);
+	cr_expect(agora_ed25519_verify(pk, msg, strlen(msg), sig, 64));
+	cr_expect_eq(agora_ed25519_verify_cache_hits(), h0 + 2);
+
+	/* Anything different is checked, and fails. */
+	cr_expect_not(agora_ed25519_verify(other, msg, strlen(msg), sig, 64));
+	cr_expect_not(agora_ed25519_verify(pk, "agreement urn:uuid:2", strlen(msg), sig, 64));
+	cr_expect_not(agora_ed25519_verify(pk, msg, strlen(msg) - 1, sig, 64));
+	for (int bit = 0; bit < 8; bit++) {
+		sig[63] ^= (uint8_t)(1u << bit);
+		cr_expect_not(agora_ed25519_verify(pk, msg, strlen(msg), sig, 64), "bit %d", bit);
+		sig[63] ^= (uint8_t)(1u << bit);
+	}
+	cr_expect_eq(agora_ed25519_verify_cache_hits(), h0 + 2);
+
+	/* A failure is not remembered: failing twice is two checks. */
+	sig[0] ^= 0x80;
+	cr_expect_not(agora_ed25519_verify(pk, msg, strlen(msg), sig, 64));
+	cr_expect_not(agora_ed25519_verify(pk, msg, strlen(msg), sig, 64));
+	cr_expect_eq(agora_ed25519_verify_cache_hits(), h0 + 2);
+	sig[0] ^= 0x80;
+
+	/* Forgotten after a clear: checked again, still valid. */
+	agora_ed25519_verify_cache_clear();
+	cr_expect(agora_ed25519_verify(pk, msg, strlen(msg), sig, 64));
+	cr_expect_eq(agora_ed25519_verify_cache_hits(), h0 + 2);
+	agora_key_free(pk);
+	agora_key_free(other);
+	agora_key_free(k);
 }
 
 TestSuite(crypto_pem, .init = tmpdir_init, .fini = tmpdir_fini);
