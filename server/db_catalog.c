@@ -605,54 +605,121 @@ db_catalog_search(const struct cat_query *q, json_t **out)
 	return AGORA_QS_ONE;
 }
 
+/* The statement of db_catalog_dataset_get, in s. */
+static void
+dataset_sql(struct sql *s, const char *id, const char *caller)
+{
+	struct cat_query q = { .caller = caller };
+	sql_start(s, &q);
+	agora_buf_puts(&s->b, "SELECT ");
+	result_json(s);
+	base_where(s, NULL);
+	agora_buf_printf(&s->b, " AND d.id = $%d", param(s, id));
+	log_sql(s, "catalog dataset");
+}
+
+/* Every negotiation reads a dataset twice (the consumer's connector, then
+ * the request's check), and planning this statement costs more than
+ * running it: prepared once per connection, for each of the two texts
+ * (without and with a caller). */
+static _Thread_local PGconn *dataset_prepared_on[2];
+
+static const char *
+dataset_stmt(const char *caller)
+{
+	return caller ? "catalog_dataset_get_caller" : "catalog_dataset_get";
+}
+
+/* A result of the prepared statement that says it does not exist on this
+ * connection (a new connection at the same address): forget it was. */
+static bool
+dataset_unprepared(PGresult *r, int k)
+{
+	const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	if (r && !(st && !strcmp(st, "26000")))
+		return false;
+	dataset_prepared_on[k] = NULL;
+	return true;
+}
+
+static enum agora_qs
+dataset_result(PGresult *r, json_t **out)
+{
+	enum agora_qs qs = agora_db_status(r, "catalog_dataset");
+	if (qs == AGORA_QS_ONE && !(*out = json_loads(PQgetvalue(r, 0, 0), 0, NULL)))
+		qs = AGORA_QS_HARD_ERROR;
+	return qs;
+}
+
 enum agora_qs
 db_catalog_dataset_get(const char *id, const char *caller, json_t **out)
 {
 	PGconn *c = agora_db_conn();
 	if (!c)
 		return AGORA_QS_HARD_ERROR;
-	struct cat_query q = { .caller = caller };
 	struct sql s;
-	sql_start(&s, &q);
-	agora_buf_puts(&s.b, "SELECT ");
-	result_json(&s);
-	base_where(&s, NULL);
-	agora_buf_printf(&s.b, " AND d.id = $%d", param(&s, id));
-	/* Every negotiation reads a dataset twice (the consumer's connector,
-	 * then the request's check), and planning this statement costs more
-	 * than running it: prepared once per connection, for each of the two
-	 * texts (with and without a caller). */
-	static _Thread_local PGconn *prepared_on[2];
-	const char *name = caller ? "catalog_dataset_get_caller" : "catalog_dataset_get";
+	dataset_sql(&s, id, caller);
+	const char *name = dataset_stmt(caller);
 	int k = caller ? 1 : 0;
-	log_sql(&s, "catalog dataset");
 	PGresult *r = NULL;
 	agora_db_flush_begin(c);	/* a failure shows in the statements' results */
-	if (prepared_on[k] == c) {
+	if (dataset_prepared_on[k] == c) {
 		r = PQexecPrepared(c, name, s.n, s.params, NULL, NULL, 0);
-		const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-		if (!r || (st && !strcmp(st, "26000"))) {	/* not there: a new connection */
+		if (dataset_unprepared(r, k)) {
 			PQclear(r);
 			r = NULL;
-			prepared_on[k] = NULL;
 		}
 	}
 	if (!r) {
 		PGresult *pr = PQprepare(c, name, s.b.data, s.n, NULL);
 		if (PQresultStatus(pr) == PGRES_COMMAND_OK) {
-			prepared_on[k] = c;
+			dataset_prepared_on[k] = c;
 			r = PQexecPrepared(c, name, s.n, s.params, NULL, NULL, 0);
 		}
 		PQclear(pr);
 	}
 	if (!r)
 		r = exec_sql(c, &s, "catalog dataset");
-	enum agora_qs qs = agora_db_status(r, "catalog_dataset");
-	if (qs == AGORA_QS_ONE)
-		*out = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
+	enum agora_qs qs = dataset_result(r, out);
 	PQclear(r);
 	sql_cleanup(&s);
 	return qs;
+}
+
+enum agora_qs
+db_catalog_dataset_get_synced(const char *id, const char *viewer, json_t **out)
+{
+	PGconn *c = agora_db_conn();
+	if (!c)
+		return AGORA_QS_HARD_ERROR;
+	enum agora_qs qs;
+	if (dataset_prepared_on[1] != c)
+		goto separately;
+	/* The usual case in one round trip: whether the viewer's visibility
+	 * is stale, and the dataset as the current visibility shows it. */
+	struct sql s;
+	dataset_sql(&s, id, viewer);
+	const char *pv[] = { viewer, "false" };
+	PGresult *stale = NULL, *ds = NULL;
+	struct agora_db_step steps[] = {
+		{ .stmt = "cat_viewer_stale", .n = 2, .params = pv, .res = &stale },
+		{ .stmt = dataset_stmt(viewer), .n = s.n, .params = s.params, .res = &ds },
+	};
+	agora_db_exec_steps(c, steps, 2);
+	qs = agora_db_status(stale, "cat_viewer_stale");
+	bool again = qs == AGORA_QS_ONE || (qs >= 0 && dataset_unprepared(ds, 1));
+	if (qs >= 0 && !again)
+		qs = dataset_result(ds, out);
+	PQclear(stale);
+	PQclear(ds);
+	sql_cleanup(&s);
+	if (!again)
+		return qs;
+separately:
+	/* Stale (or not prepared here yet): rebuild it, then read. */
+	if ((qs = db_catalog_viewer_sync(viewer, false)) < 0)
+		return qs;
+	return db_catalog_dataset_get(id, viewer, out);
 }
 
 enum agora_qs

@@ -42,6 +42,10 @@ enum agora_qs db_catalog_search(const struct cat_query *q, json_t **out);
 /* The dataset as a search result, if visible to caller (NULL: anonymous).
  * ONE (*out new) or NONE. */
 enum agora_qs db_catalog_dataset_get(const char *id, const char *caller, json_t **out);
+/* db_catalog_viewer_sync(viewer, false), then db_catalog_dataset_get(id,
+ * viewer): usually in one round trip (the staleness check and the read go
+ * together; the read is repeated only after a rebuild). */
+enum agora_qs db_catalog_dataset_get_synced(const char *id, const char *viewer, json_t **out);
 
 /* Up to limit datasets visible to caller after (after_pid, after_id) in
  * (participant, id) order, as DSP Datasets with only the visible offers:

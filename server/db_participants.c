@@ -24,6 +24,15 @@ static struct key_slot {
 static pthread_mutex_t key_cache_mu = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t key_cache_gen;	/* bumped by every change; under key_cache_mu */
 
+/* Participant rows for db_participant_get_recent (a negotiation request
+ * needs its consumer's attributes and its provider's status and
+ * endpoint), under the same lock, generation and TTL as the keys. */
+#define ROW_CACHE_SLOTS 32
+static struct row_slot {
+	char *id, *row;		/* row: JSON text */
+	int64_t fetched;
+} row_cache[ROW_CACHE_SLOTS];
+
 static void
 key_cache_drop(void)
 {
@@ -36,6 +45,11 @@ key_cache_drop(void)
 		free(s->status);
 		free(s->jwk);
 		memset(s, 0, sizeof *s);
+	}
+	for (size_t i = 0; i < ROW_CACHE_SLOTS; i++) {
+		free(row_cache[i].id);
+		free(row_cache[i].row);
+		memset(&row_cache[i], 0, sizeof row_cache[i]);
 	}
 	pthread_mutex_unlock(&key_cache_mu);
 }
@@ -196,6 +210,42 @@ db_participant_get(const char *id, json_t **out)
 	if (qs == AGORA_QS_ONE)
 		*out = row_json(r, 0);
 	PQclear(r);
+	return qs;
+}
+
+enum agora_qs
+db_participant_get_recent(const char *id, json_t **out)
+{
+	int64_t now = agora_now();
+	pthread_mutex_lock(&key_cache_mu);
+	uint64_t gen = key_cache_gen;
+	struct row_slot *victim = &row_cache[0];
+	for (size_t i = 0; i < ROW_CACHE_SLOTS; i++) {
+		struct row_slot *s = &row_cache[i];
+		if (s->id && !strcmp(s->id, id) && now - s->fetched < KEY_CACHE_TTL) {
+			*out = json_loads(s->row, 0, NULL);
+			pthread_mutex_unlock(&key_cache_mu);
+			return *out ? AGORA_QS_ONE : AGORA_QS_HARD_ERROR;
+		}
+		if (s->fetched < victim->fetched)
+			victim = s;
+	}
+	pthread_mutex_unlock(&key_cache_mu);
+	enum agora_qs qs = db_participant_get(id, out);
+	if (qs != AGORA_QS_ONE)
+		return qs;
+	char *row = json_dumps(*out, JSON_COMPACT);
+	pthread_mutex_lock(&key_cache_mu);
+	if (row && gen == key_cache_gen) {	/* no change began meanwhile */
+		free(victim->id);
+		free(victim->row);
+		victim->id = xstrdup(id);
+		victim->row = row;
+		victim->fetched = now;
+		row = NULL;
+	}
+	pthread_mutex_unlock(&key_cache_mu);
+	free(row);
 	return qs;
 }
 

@@ -27,6 +27,11 @@ enum agora_qs db_participant_insert(const struct db_participant *p);
 enum agora_qs db_participant_update(const struct db_participant *p);
 /* The participant as API JSON (new reference in *out): ONE or NONE. */
 enum agora_qs db_participant_get(const char *id, json_t **out);
+/* The same, possibly as read up to KEY_CACHE_TTL (5 s) ago: for checks
+ * on the request path (a negotiation request reads its consumer and
+ * provider).  A change through this process (db_participant_update) is
+ * seen at once; another replica's within the TTL, as for keys. */
+enum agora_qs db_participant_get_recent(const char *id, json_t **out);
 /* Up to limit participants with id > after (NULL: from the start), filtered
  * by status when not NULL, ordered by id: *out is a new array. */
 enum agora_qs db_participant_list(const char *after, const char *status, int limit, json_t **out);

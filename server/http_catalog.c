@@ -289,10 +289,9 @@ broker_catalog_dataset(struct agora_req *r)
 	const char *id = agora_req_param(r, "id");
 	if (strlen(id) > 200)
 		return agora_reply_error(r, AGORA_E_DATASET_NOT_FOUND, "no dataset '%.200s'", id);
-	if (r->participant && db_catalog_viewer_sync(r->participant, false) < 0)
-		return db_unavailable(r);
 	json_t *out = NULL;
-	enum agora_qs qs = db_catalog_dataset_get(id, r->participant, &out);
+	enum agora_qs qs = r->participant ? db_catalog_dataset_get_synced(id, r->participant, &out)
+					  : db_catalog_dataset_get(id, NULL, &out);
 	if (qs < 0)
 		return db_unavailable(r);
 	if (qs == AGORA_QS_NONE)

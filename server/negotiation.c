@@ -293,8 +293,7 @@ check_request(const char *consumer, const json_t *offer, struct req_check *k)
 		refuse(k, "invalid_message", "offer.target and offer.@id must be strings");
 		goto out;
 	}
-	if (db_catalog_viewer_sync(consumer, false) < 0 ||
-	    (qs = db_catalog_dataset_get(target, consumer, &ds)) < 0) {
+	if ((qs = db_catalog_dataset_get_synced(target, consumer, &ds)) < 0) {
 		k->unavailable = true;
 		goto out;
 	}
@@ -335,8 +334,8 @@ check_request(const char *consumer, const json_t *offer, struct req_check *k)
 		goto out;
 	}
 	free(why);
-	if ((qs = db_participant_get(consumer, &cons)) < 0 ||
-	    (qs == AGORA_QS_ONE && (qs = db_participant_get(provider, &prov)) < 0)) {
+	if ((qs = db_participant_get_recent(consumer, &cons)) < 0 ||
+	    (qs == AGORA_QS_ONE && (qs = db_participant_get_recent(provider, &prov)) < 0)) {
 		k->unavailable = true;
 		goto out;
 	}
