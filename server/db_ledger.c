@@ -94,30 +94,55 @@ unhex(const char *hex, uint8_t *out, size_t n)
 	return true;
 }
 
+static enum agora_qs
+head_result(PGresult *r, long long *size, uint8_t root[32], uint8_t (**frontier)[32],
+	    size_t *nfrontier)
+{
+	enum agora_qs qs = agora_db_status(r, "ledger_head");
+	if (qs != AGORA_QS_ONE)
+		return qs;
+	*size = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	const char *fh = PQgetvalue(r, 0, 2);
+	size_t n = strlen(fh) / 64;
+	if (!agora_merkle_from_hex(PQgetvalue(r, 0, 1), root) || strlen(fh) != 64 * n ||
+	    n != (size_t)__builtin_popcountll((unsigned long long)*size))
+		return AGORA_QS_HARD_ERROR;
+	if (frontier) {
+		*frontier = n ? xmalloc(n * 32) : NULL;
+		*nfrontier = n;
+		if (!unhex(fh, (uint8_t *)*frontier, n * 32))
+			return AGORA_QS_HARD_ERROR;
+	}
+	return qs;
+}
+
 enum agora_qs
 db_ledger_head(PGconn *c, long long *size, uint8_t root[32], uint8_t (**frontier)[32],
 	       size_t *nfrontier)
 {
 	PGresult *r = agora_db_exec(c, "ledger_head", 0, NULL);
-	enum agora_qs qs = agora_db_status(r, "ledger_head");
-	if (qs != AGORA_QS_ONE)
-		goto out;
-	*size = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-	const char *fh = PQgetvalue(r, 0, 2);
-	size_t n = strlen(fh) / 64;
-	if (!agora_merkle_from_hex(PQgetvalue(r, 0, 1), root) || strlen(fh) != 64 * n ||
-	    n != (size_t)__builtin_popcountll((unsigned long long)*size)) {
-		qs = AGORA_QS_HARD_ERROR;
-		goto out;
-	}
-	if (frontier) {
-		*frontier = n ? xmalloc(n * 32) : NULL;
-		*nfrontier = n;
-		if (!unhex(fh, (uint8_t *)*frontier, n * 32))
-			qs = AGORA_QS_HARD_ERROR;
-	}
-out:
+	enum agora_qs qs = head_result(r, size, root, frontier, nfrontier);
 	PQclear(r);
+	return qs;
+}
+
+enum agora_qs
+db_ledger_lock_head(PGconn *c, long long *size, uint8_t root[32], uint8_t (**frontier)[32],
+		    size_t *nfrontier)
+{
+	/* One round trip; the head is read by a statement of its own, after
+	 * the lock is granted, so it sees the append that held it. */
+	PGresult *lock = NULL, *head = NULL;
+	struct agora_db_step steps[] = {
+		{ .stmt = "ledger_lock_append", .res = &lock },
+		{ .stmt = "ledger_head", .res = &head },
+	};
+	agora_db_exec_steps(c, steps, 2);
+	enum agora_qs qs = agora_db_status(lock, "ledger_lock_append");
+	if (qs >= 0)
+		qs = head_result(head, size, root, frontier, nfrontier);
+	PQclear(lock);
+	PQclear(head);
 	return qs;
 }
 
@@ -141,10 +166,9 @@ db_ledger_insert(PGconn *c, long long idx, const char *kind, const char *entry,
 	return qs;
 }
 
-enum agora_qs
-db_ledger_sth_latest(PGconn *c, struct db_ledger_sth *out)
+static enum agora_qs
+sth_result(PGresult *r, struct db_ledger_sth *out)
 {
-	PGresult *r = agora_db_exec(c, "ledger_sth_latest", 0, NULL);
 	enum agora_qs qs = agora_db_status(r, "ledger_sth_latest");
 	if (qs == AGORA_QS_ONE) {
 		out->tree_size = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
@@ -154,6 +178,14 @@ db_ledger_sth_latest(PGconn *c, struct db_ledger_sth *out)
 		out->signed_at = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
 		out->signature = xstrdup(PQgetvalue(r, 0, 4));
 	}
+	return qs;
+}
+
+enum agora_qs
+db_ledger_sth_latest(PGconn *c, struct db_ledger_sth *out)
+{
+	PGresult *r = agora_db_exec(c, "ledger_sth_latest", 0, NULL);
+	enum agora_qs qs = sth_result(r, out);
 	PQclear(r);
 	return qs;
 }
@@ -169,14 +201,9 @@ db_ledger_sth_insert(PGconn *c, const struct db_ledger_sth *s)
 	return exec_status(c, "ledger_sth_insert", 4, p);
 }
 
-enum agora_qs
-db_ledger_entries(PGconn *c, long long start, long long end, json_t **out)
+static enum agora_qs
+entries_result(PGresult *r, json_t **out)
 {
-	char s[24], e[24];
-	snprintf(s, sizeof s, "%lld", start);
-	snprintf(e, sizeof e, "%lld", end);
-	const char *p[] = { s, e };
-	PGresult *r = agora_db_exec(c, "ledger_entries", 2, p);
 	enum agora_qs qs = agora_db_status(r, "ledger_entries");
 	if (qs >= 0) {
 		*out = json_array();
@@ -188,7 +215,42 @@ db_ledger_entries(PGconn *c, long long start, long long end, json_t **out)
 						"leafHash", PQgetvalue(r, i, 1), "entry", entry));
 		}
 	}
+	return qs;
+}
+
+enum agora_qs
+db_ledger_entries(PGconn *c, long long start, long long end, json_t **out)
+{
+	char s[24], e[24];
+	snprintf(s, sizeof s, "%lld", start);
+	snprintf(e, sizeof e, "%lld", end);
+	const char *p[] = { s, e };
+	PGresult *r = agora_db_exec(c, "ledger_entries", 2, p);
+	enum agora_qs qs = entries_result(r, out);
 	PQclear(r);
+	return qs;
+}
+
+enum agora_qs
+db_ledger_sth_and_entry(PGconn *c, long long index, struct db_ledger_sth *sth, json_t **entries)
+{
+	char i[24];
+	snprintf(i, sizeof i, "%lld", index);
+	const char *p[] = { i, i };
+	PGresult *rs = NULL, *re = NULL;
+	struct agora_db_step steps[] = {
+		{ .stmt = "ledger_sth_latest", .res = &rs },
+		{ .stmt = "ledger_entries", .n = 2, .params = p, .res = &re },
+	};
+	agora_db_exec_steps(c, steps, 2);
+	enum agora_qs qs = sth_result(rs, sth);
+	if (qs >= 0) {
+		enum agora_qs qe = entries_result(re, entries);
+		if (qe < 0)
+			qs = qe;
+	}
+	PQclear(rs);
+	PQclear(re);
 	return qs;
 }
 

@@ -31,6 +31,9 @@ enum agora_qs db_ledger_lock_sign(PGconn *c);
  * when empty, *nfrontier hashes).  frontier may be NULL when not wanted. */
 enum agora_qs db_ledger_head(PGconn *c, long long *size, uint8_t root[32],
 			     uint8_t (**frontier)[32], size_t *nfrontier);
+/* db_ledger_lock_append, then db_ledger_head, in one round trip. */
+enum agora_qs db_ledger_lock_head(PGconn *c, long long *size, uint8_t root[32],
+				  uint8_t (**frontier)[32], size_t *nfrontier);
 
 /* Store entry idx (canonical JSON text) and move the head from size idx
  * to idx + 1 with the new root and frontier; with notify, also notify
@@ -52,6 +55,11 @@ enum agora_qs db_ledger_sth_insert(PGconn *c, const struct db_ledger_sth *s);
 
 /* Entries start..end inclusive as a new array of {"index","leafHash","entry"}. */
 enum agora_qs db_ledger_entries(PGconn *c, long long start, long long end, json_t **out);
+/* db_ledger_sth_latest and db_ledger_entries(index, index) in one round
+ * trip: the latest signed head (ONE, NONE when there is none yet) and
+ * *entries (new, also when there is no head) — for a receipt. */
+enum agora_qs db_ledger_sth_and_entry(PGconn *c, long long index, struct db_ledger_sth *sth,
+				      json_t **entries);
 /* Leaf hashes of entries from..to-1 into out[0..to-from); HARD_ERROR when
  * any is missing. */
 enum agora_qs db_ledger_leaves(PGconn *c, long long from, long long to, uint8_t (*out)[32]);

@@ -117,9 +117,15 @@ ledger_append(PGconn *c, const char *kind, const json_t *entry, long long *index
 							     : "a number beyond 2^53 or nesting too deep"));
 		return AGORA_QS_HARD_ERROR;
 	}
-	enum agora_qs qs = db_ledger_lock_append(c);
-	if (qs < 0)
-		return qs;
+	uint8_t (*front)[32] = NULL;
+	uint8_t root[32];
+	long long size = 0;
+	size_t nf = 0;
+	enum agora_qs qs = db_ledger_lock_head(c, &size, root, &front, &nf);
+	if (qs != AGORA_QS_ONE) {
+		free(front);
+		return qs < 0 ? qs : AGORA_QS_HARD_ERROR;
+	}
 	/* Under the lock, so timestamps follow index order. */
 	json_t *e = json_deep_copy(entry);
 	char ts[32];
@@ -129,7 +135,6 @@ ledger_append(PGconn *c, const char *kind, const json_t *entry, long long *index
 	size_t len = 0;
 	char *canon = agora_jcs(e, &len);
 	json_decref(e);
-	uint8_t (*front)[32] = NULL;
 	if (!canon || len > LEDGER_MAX_ENTRY) {
 		agora_log(AGORA_LOG_ERROR, "ledger: entry refused",
 			  json_pack("{s:s, s:s}", "kind", kind, "reason",
@@ -137,15 +142,8 @@ ledger_append(PGconn *c, const char *kind, const json_t *entry, long long *index
 		qs = AGORA_QS_HARD_ERROR;
 		goto out;
 	}
-	uint8_t leaf[32], root[32];
+	uint8_t leaf[32];
 	agora_merkle_leaf_hash(canon, len, leaf);
-	long long size = 0;
-	size_t nf = 0;
-	qs = db_ledger_head(c, &size, root, &front, &nf);
-	if (qs != AGORA_QS_ONE) {
-		qs = qs < 0 ? qs : AGORA_QS_HARD_ERROR;
-		goto out;
-	}
 	uint8_t f[64][32];
 	if (nf)
 		memcpy(f, front, nf * 32);
@@ -494,24 +492,34 @@ ledger_receipt(long long index)
 {
 	if (index < 0)
 		return NULL;
-	/* The sequencer has usually signed a head covering it already. */
-	json_t *sth = sth_covering(index + 1);
-	if (!sth)
-		return NULL;
-	long long size = (long long)json_integer_value(json_object_get(sth, "treeSize"));
-	json_t *proof = index < size ? ledger_inclusion_proof(index, size) : NULL;
-	json_t *entries = NULL;
-	PGconn *c = proof ? agora_db_conn() : NULL;
-	if (!c || db_ledger_entries(c, index, index, &entries) != AGORA_QS_ONE) {
-		json_decref(sth);
-		json_decref(proof);
+	/* The sequencer has usually signed a head covering it already: that
+	 * head and the entry in one round trip, else a head signed now. */
+	PGconn *c = agora_db_conn();
+	struct db_ledger_sth s = { 0 };
+	json_t *entries = NULL, *sth = NULL, *proof = NULL, *out = NULL;
+	enum agora_qs qs = c ? db_ledger_sth_and_entry(c, index, &s, &entries) : AGORA_QS_HARD_ERROR;
+	if (qs == AGORA_QS_ONE && s.tree_size > index) {
+		sth = sth_body(&s);
+		json_object_set_new(sth, "signature", json_string(s.signature));
+	} else {
 		json_decref(entries);
-		return NULL;
+		entries = NULL;
+		if (!(sth = sth_covering(index + 1)) || !(c = agora_db_conn()) ||
+		    db_ledger_entries(c, index, index, &entries) != AGORA_QS_ONE)
+			goto out;
 	}
+	long long size = (long long)json_integer_value(json_object_get(sth, "treeSize"));
 	json_t *e = json_array_get(entries, 0);
-	json_t *out = json_pack("{s:I, s:I, s:o, s:o, s:O, s:O}", "index", (json_int_t)index,
-				"treeSize", (json_int_t)size, "sth", sth, "proof", proof, "leafHash",
-				json_object_get(e, "leafHash"), "entry", json_object_get(e, "entry"));
+	if (!e || !(proof = index < size ? ledger_inclusion_proof(index, size) : NULL))
+		goto out;
+	out = json_pack("{s:I, s:I, s:O, s:o, s:O, s:O}", "index", (json_int_t)index, "treeSize",
+			(json_int_t)size, "sth", sth, "proof", proof, "leafHash",
+			json_object_get(e, "leafHash"), "entry", json_object_get(e, "entry"));
+	proof = NULL;
+out:
+	free(s.signature);
+	json_decref(sth);
+	json_decref(proof);
 	json_decref(entries);
 	return out;
 }
