@@ -53,24 +53,6 @@ exec_status(PGconn *c, const char *name, int n, const char *const *p)
 	return qs;
 }
 
-enum agora_qs
-db_ledger_lock_append(PGconn *c)
-{
-	return exec_status(c, "ledger_lock_append", 0, NULL);
-}
-
-enum agora_qs
-db_ledger_lock_sign(PGconn *c)
-{
-	return exec_status(c, "ledger_lock_sign", 0, NULL);
-}
-
-enum agora_qs
-db_ledger_commit_async(PGconn *c)
-{
-	return exec_status(c, "ledger_commit_async", 0, NULL);
-}
-
 /* Hex of n hashes (heap). */
 static char *
 hashes_hex(const uint8_t (*h)[32], size_t n)
@@ -281,5 +263,30 @@ db_ledger_leaves(PGconn *c, long long from, long long to, uint8_t (*out)[32])
 		}
 	}
 	PQclear(r);
+	return qs;
+}
+
+enum agora_qs
+db_ledger_sign_start(PGconn *c, long long *size, uint8_t root[32], struct db_ledger_sth *last)
+{
+	/* One round trip; each statement runs after the one before it, so the
+	 * head and the latest STH are read once the sign lock is granted. */
+	PGresult *r[4] = { NULL };
+	struct agora_db_step steps[] = {
+		{ .stmt = "ledger_commit_async", .res = &r[0] },
+		{ .stmt = "ledger_lock_sign", .res = &r[1] },
+		{ .stmt = "ledger_head", .res = &r[2] },
+		{ .stmt = "ledger_sth_latest", .res = &r[3] },
+	};
+	agora_db_exec_steps(c, steps, 4);
+	enum agora_qs qs = agora_db_status(r[0], "ledger_commit_async");
+	if (qs >= 0)
+		qs = agora_db_status(r[1], "ledger_lock_sign");
+	if (qs >= 0 && (qs = head_result(r[2], size, root, NULL, NULL)) == AGORA_QS_NONE)
+		qs = AGORA_QS_HARD_ERROR;	/* the head row always exists */
+	if (qs >= 0)
+		qs = sth_result(r[3], last);
+	for (int i = 0; i < 4; i++)
+		PQclear(r[i]);
 	return qs;
 }

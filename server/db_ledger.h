@@ -21,17 +21,13 @@ struct db_ledger_sth {
 	char *signature;	/* compact JWS (heap; free it) */
 };
 
-/* Wait for the transaction-scoped advisory lock of the appenders
- * (key = 'agora-ledger-append') / of the STH signers. */
-enum agora_qs db_ledger_lock_append(PGconn *c);
-enum agora_qs db_ledger_lock_sign(PGconn *c);
-
 /* The tree after the last committed append: size, root and frontier (the
  * roots of its perfect subtrees, largest first; *frontier is heap, NULL
  * when empty, *nfrontier hashes).  frontier may be NULL when not wanted. */
 enum agora_qs db_ledger_head(PGconn *c, long long *size, uint8_t root[32],
 			     uint8_t (**frontier)[32], size_t *nfrontier);
-/* db_ledger_lock_append, then db_ledger_head, in one round trip. */
+/* Wait for the transaction-scoped advisory lock of the appenders
+ * ('agora-ledger-append'), then db_ledger_head, in one round trip. */
 enum agora_qs db_ledger_lock_head(PGconn *c, long long *size, uint8_t root[32],
 				  uint8_t (**frontier)[32], size_t *nfrontier);
 
@@ -44,9 +40,13 @@ enum agora_qs db_ledger_insert(PGconn *c, long long idx, const char *kind, const
 			       const uint8_t leaf[32], const uint8_t root[32],
 			       const uint8_t (*frontier)[32], size_t nfrontier, bool notify);
 
-/* Let the open transaction on c commit without waiting for the WAL flush
- * (SET LOCAL synchronous_commit = off). */
-enum agora_qs db_ledger_commit_async(PGconn *c);
+/* Start signing a tree head, in one round trip: let the open transaction
+ * on c commit without waiting for the WAL flush, wait for the
+ * transaction-scoped advisory lock of the STH signers ('agora-ledger-sign'),
+ * then read the head (*size, root) and the latest STH (*last, signature on
+ * the heap; ONE, or NONE when none was signed yet). */
+enum agora_qs db_ledger_sign_start(PGconn *c, long long *size, uint8_t root[32],
+				   struct db_ledger_sth *last);
 
 /* The newest STH (out->signature heap): ONE or NONE. */
 enum agora_qs db_ledger_sth_latest(PGconn *c, struct db_ledger_sth *out);

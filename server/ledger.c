@@ -234,18 +234,10 @@ sign_tx(PGconn *c, void *ctx)
 	 * and WAL is flushed in order, so the STH is on disk by then.  What a
 	 * crash can lose is an STH only a reader of /ledger/sth saw: the next
 	 * one signed covers the same or a longer prefix of the same log. */
-	enum agora_qs qs = db_ledger_commit_async(c);
-	if (qs >= 0)
-		qs = db_ledger_lock_sign(c);
-	if (qs < 0)
-		return qs;
-	long long size;
+	long long size = 0;
 	uint8_t root[32];
-	qs = db_ledger_head(c, &size, root, NULL, NULL);
-	if (qs != AGORA_QS_ONE)
-		return qs < 0 ? qs : AGORA_QS_HARD_ERROR;
 	struct db_ledger_sth last = { 0 };
-	qs = db_ledger_sth_latest(c, &last);
+	enum agora_qs qs = db_ledger_sign_start(c, &size, root, &last);
 	free(last.signature);
 	if (qs < 0)
 		return qs;
