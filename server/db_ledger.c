@@ -12,22 +12,20 @@ const struct agora_stmt db_ledger_stmts[] = {
 	{ "ledger_lock_sign", "SELECT pg_advisory_xact_lock(hashtext('agora-ledger-sign'))" },
 	{ "ledger_head",
 	  "SELECT tree_size, encode(root_hash, 'hex'), encode(frontier, 'hex') FROM ledger_head" },
-	/* One round trip: the entry, the new head (only if nobody moved it)
-	 * and the notification the sequencer listens for. */
-	{ "ledger_insert",
-	  "WITH e AS (INSERT INTO ledger_entries (idx, kind, entry, leaf_hash)"
-	  "  VALUES ($1, $2, $3::jsonb, decode($4, 'hex')) RETURNING idx),"
-	  " h AS (UPDATE ledger_head SET tree_size = $1::bigint + 1, root_hash = decode($5, 'hex'),"
-	  "  frontier = decode($6, 'hex') WHERE tree_size = $1::bigint RETURNING tree_size)"
-	  " SELECT pg_notify('agora_ledger', h.tree_size::text) FROM e, h" },
+	/* One statement: the entry, the new head (only if nobody moved it)
+	 * and the notification the sequencer listens for.  It fails (division
+	 * by zero) when the head moved, so that it can go with the next round
+	 * trip (agora_db_defer) and still roll the transaction back. */
+#define LEDGER_INSERT(out)                                                                   \
+	"WITH e AS (INSERT INTO ledger_entries (idx, kind, entry, leaf_hash)"                \
+	"  VALUES ($1, $2, $3::jsonb, decode($4, 'hex')) RETURNING idx),"                    \
+	" h AS (UPDATE ledger_head SET tree_size = $1::bigint + 1, root_hash = decode($5, 'hex'),"\
+	"  frontier = decode($6, 'hex') WHERE tree_size = $1::bigint RETURNING tree_size)"     \
+	" SELECT 1 / count(*)::int" out " FROM e, h"
+	{ "ledger_insert", LEDGER_INSERT(", pg_notify('agora_ledger', max(h.tree_size)::text)") },
 	/* The same without the NOTIFY (ledger_append in agora_db_tx: the commit
 	 * hook wakes the sequencer instead). */
-	{ "ledger_insert_quiet",
-	  "WITH e AS (INSERT INTO ledger_entries (idx, kind, entry, leaf_hash)"
-	  "  VALUES ($1, $2, $3::jsonb, decode($4, 'hex')) RETURNING idx),"
-	  " h AS (UPDATE ledger_head SET tree_size = $1::bigint + 1, root_hash = decode($5, 'hex'),"
-	  "  frontier = decode($6, 'hex') WHERE tree_size = $1::bigint RETURNING tree_size)"
-	  " SELECT h.tree_size FROM e, h" },
+	{ "ledger_insert_quiet", LEDGER_INSERT("") },
 	{ "ledger_commit_async", "SELECT set_config('synchronous_commit', 'off', true)" },
 	{ "ledger_sth_latest",
 	  "SELECT tree_size, encode(root_hash, 'hex'), " AGORA_SQL_TS("signed_at") ","
@@ -139,11 +137,16 @@ db_ledger_insert(PGconn *c, long long idx, const char *kind, const char *entry,
 	agora_merkle_to_hex(root, rh);
 	char *fh = hashes_hex(frontier, nfrontier);
 	const char *p[] = { sidx, kind, entry, lh, rh, fh };
-	enum agora_qs qs = exec_status(c, notify ? "ledger_insert" : "ledger_insert_quiet", 6, p);
+	/* In agora_db_tx it goes with the transaction's next round trip: under
+	 * the append lock, in READ COMMITTED, the index is free and the head
+	 * where the lock holder read it, so it cannot fail short of a bug —
+	 * which rolls the transaction back. */
+	enum agora_qs qs = agora_db_defer(c, notify ? "ledger_insert" : "ledger_insert_quiet", 6, p,
+					  NULL, NULL);
 	free(fh);
-	/* A taken index or a head that moved: someone appended without the
-	 * lock, or the caller's snapshot predates the lock (SERIALIZABLE). */
-	if (qs == AGORA_QS_CONFLICT || qs == AGORA_QS_NONE)
+	/* At once (outside a transaction): a taken index is someone appending
+	 * without the lock. */
+	if (qs == AGORA_QS_CONFLICT)
 		return AGORA_QS_RETRY;
 	return qs;
 }

@@ -33,9 +33,11 @@ enum agora_qs db_ledger_lock_head(PGconn *c, long long *size, uint8_t root[32],
 
 /* Store entry idx (canonical JSON text) and move the head from size idx
  * to idx + 1 with the new root and frontier; with notify, also notify
- * channel agora_ledger on commit.  ONE; RETRY when the head moved meanwhile
- * (another writer got in: cannot happen under the append lock in READ
- * COMMITTED); HARD_ERROR otherwise. */
+ * channel agora_ledger on commit.  Inside agora_db_tx the statement goes
+ * with the transaction's next round trip (agora_db_defer) and ONE means
+ * queued; a head that moved meanwhile (another writer got in: cannot
+ * happen under the append lock in READ COMMITTED) then fails the
+ * transaction.  Outside: ONE, RETRY for a taken index, HARD_ERROR. */
 enum agora_qs db_ledger_insert(PGconn *c, long long idx, const char *kind, const char *entry,
 			       const uint8_t leaf[32], const uint8_t root[32],
 			       const uint8_t (*frontier)[32], size_t nfrontier, bool notify);
