@@ -479,19 +479,18 @@ broker_neg_request(const struct broker *b, const char *sender, const json_t *msg
 		goto out;
 	}
 	struct request_ctx x = { b, sender, msg, &m, sha, &k, out, false };
-	struct db_neg n;
-	enum agora_qs qs = db_bneg_get(NULL, DB_NEG_BY_CONSUMER, sender, m.consumer_pid, false, &n);
-	db_bneg_cleanup(&n);
-	if (qs == AGORA_QS_NONE) {
-		check_request(sender, m.offer, &k);
-		if (k.unavailable) {
-			answer_error(out, 503, NULL, m.consumer_pid, "unavailable",
-				     "the database is unavailable; retry later");
-			goto out;
-		}
-		/* The outbox's commit hook wakes a worker for what it queued. */
-		qs = agora_db_tx(request_new_tx, &x, false);
+	/* Checked and inserted as new; a (consumer, consumerPid) known already
+	 * is a unique violation of the insert, answered below as a repeat.  A
+	 * repeated request is rare: the check it pays is cheaper than a look-up
+	 * before every new one. */
+	check_request(sender, m.offer, &k);
+	if (k.unavailable) {
+		answer_error(out, 503, NULL, m.consumer_pid, "unavailable",
+			     "the database is unavailable; retry later");
+		goto out;
 	}
+	/* The outbox's commit hook wakes a worker for what it queued. */
+	enum agora_qs qs = agora_db_tx(request_new_tx, &x, false);
 	/* Known already (or inserted concurrently meanwhile). */
 	if (qs == AGORA_QS_ONE && !out->body)
 		qs = AGORA_QS_CONFLICT;
