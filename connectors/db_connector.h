@@ -83,12 +83,26 @@ struct db_neg_new {
 	bool auto_accept;
 	const char *state, *owner;
 };
-enum agora_qs db_neg_insert(PGconn *c, const struct db_neg_new *n);
+/* INSERT at once: CONFLICT when the counterpart's pid names one already.
+ * With doc, the new row's internal document into *doc (as db_neg_get
+ * would read it, without a round trip of its own). */
+enum agora_qs db_neg_insert(PGconn *c, const struct db_neg_new *n, json_t **doc);
+/* The same for a negotiation with a fresh id and no counterpart pid yet,
+ * which no unique index can refuse: inside agora_db_tx it goes with the
+ * transaction's next round trip (agora_db_defer) — ONE, and a failure
+ * fails that round trip and the transaction. */
+enum agora_qs db_neg_add(PGconn *c, const struct db_neg_new *n);
 /* One negotiation (lock: FOR UPDATE, inside a transaction). */
 enum agora_qs db_neg_get(PGconn *c, const char *id, bool lock, json_t **doc);
-/* The negotiation of role whose counterpart calls it pid (locked). */
-enum agora_qs db_neg_by_counterpart(PGconn *c, const char *role, const char *counterpart,
-				    const char *pid, json_t **doc);
+/* A provider's look-ups for an incoming request, in one round trip: the
+ * negotiation whose counterpart calls it pid (locked; the status
+ * returned) and, when dataset_id is not NULL and there is no such
+ * negotiation, the offer offer_id if it covers dataset dataset_id
+ * ({autoAccept, contract (the contract policy), owner}: *offer, its status
+ * in *offer_found, else NONE). */
+enum agora_qs db_neg_request_lookup(PGconn *c, const char *counterpart, const char *pid,
+				    const char *offer_id, const char *dataset_id, json_t **doc,
+				    enum agora_qs *offer_found, json_t **offer);
 /* Set state; counterpart_pid only when still NULL; agreement_id, code and
  * reason when not NULL.  Inside agora_db_tx, for a row the transaction has
  * locked: without counterpart_pid the UPDATE goes with the transaction's
@@ -101,22 +115,41 @@ enum agora_qs db_neg_update(PGconn *c, const char *id, const char *state, const 
  * (agora_db_defer): ONE, and a failure shows there. */
 enum agora_qs db_neg_msg_insert(PGconn *c, const char *neg_id, const char *direction, const char *type,
 				const char *hash, long status, const json_t *reply, const json_t *body);
+/* Outside agora_db_tx (the outbox's transaction), for negotiation id
+ * (locked): db_neg_update to state with counterpart_pid, and the history
+ * row of the acknowledgement that named it (direction "in", type
+ * "ContractNegotiation", status, reply), in one round trip.  The UPDATE's
+ * status (CONFLICT on a pid already taken), else the INSERT's. */
+enum agora_qs db_neg_acknowledged(PGconn *c, const char *id, const char *state,
+				  const char *counterpart_pid, long status, const json_t *reply);
 /* Lock negotiation id (db_neg_get with lock) and look up the answer given
  * to an earlier incoming message with this body hash (db_neg_msg_find,
  * into *found, status and reply), in one round trip: the look-up runs
  * after the lock is granted, so it sees what a concurrent identical
- * message committed meanwhile.  Returns the lock's status (*found is NONE
- * unless it is ONE). */
+ * message committed meanwhile.  With agreement not NULL, the same round
+ * trip reads the agreement the negotiation names (db_agreement_get's
+ * document, into *agreement, its status in *agr_found: NONE when it names
+ * none, or when *found is not NONE).  Returns the lock's status (*found
+ * is NONE unless it is ONE). */
 enum agora_qs db_neg_lock_find(PGconn *c, const char *id, const char *hash, json_t **doc,
-			       enum agora_qs *found, long *status, json_t **reply);
+			       enum agora_qs *found, long *status, json_t **reply,
+			       enum agora_qs *agr_found, json_t **agreement);
 /* The answer given to an earlier incoming message with this body hash. */
 enum agora_qs db_neg_msg_find(PGconn *c, const char *neg_id, const char *hash, long *status,
 			      json_t **reply);
 enum agora_qs db_neg_list(const char *state, const char *role, const char *after, int limit,
 			  json_t **out);
 enum agora_qs db_neg_history(const char *id, json_t **out);
+/* INSERT at once: CONFLICT when the id, or an agreement of neg_id, is
+ * stored already. */
 enum agora_qs db_agreement_insert(PGconn *c, const char *id, const char *neg_id,
 				  const json_t *agreement, const json_t *signatures);
+/* The same for an agreement with a fresh id, of a negotiation the
+ * transaction has locked that has none yet (no unique index can refuse
+ * it): inside agora_db_tx it goes with the next round trip, like
+ * db_neg_add. */
+enum agora_qs db_agreement_add(PGconn *c, const char *id, const char *neg_id,
+			       const json_t *agreement, const json_t *signatures);
 /* Replace signatures and/or set the receipt (NULL: keep).  Inside
  * agora_db_tx it goes with the transaction's next round trip, like
  * db_neg_update: ONE, and no such agreement fails the transaction. */
@@ -128,9 +161,5 @@ enum agora_qs db_agreement_get(PGconn *c, const char *id, json_t **doc, char **o
 enum agora_qs db_agreement_list(const char *after, int limit, json_t **out);
 /* NONE when it is unknown or already revoked. */
 enum agora_qs db_agreement_revoke(PGconn *c, const char *id);
-/* The offer offer_id if it covers dataset dataset_id: {autoAccept,
- * contract (the contract policy), owner}. */
-enum agora_qs db_offer_for_request(PGconn *c, const char *offer_id, const char *dataset_id,
-				   json_t **out);
 
 #endif

@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* The internal document of one negotiation (every column). */
 #define NEG_DOC \
@@ -26,10 +27,14 @@
 	" 'status', a.status, 'createdAt', ts_json(a.created_at), 'revokedAt', ts_json(a.revoked_at)))"
 
 const struct agora_stmt db_negotiation_stmts[] = {
-	{ "neg_insert",
-	  "INSERT INTO negotiations (id, role, counterpart, counterpart_pid, callback, consumer,"
-	  " provider, dataset_id, offer_id, offer, auto_accept, state, owner)"
-	  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11::boolean, $12, $13)" },
+#define NEG_INSERT                                                                         \
+	"INSERT INTO negotiations (id, role, counterpart, counterpart_pid, callback, consumer," \
+	" provider, dataset_id, offer_id, offer, auto_accept, state, owner)"                  \
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11::boolean, $12, $13)"
+	{ "neg_insert", NEG_INSERT },
+	/* The same, answering the new row's document (instead of reading it
+	 * again in a round trip of its own). */
+	{ "neg_insert_doc", NEG_INSERT " RETURNING " NEG_DOC "::text" },
 	{ "neg_get", "SELECT " NEG_DOC "::text FROM negotiations WHERE id = $1" },
 	{ "neg_lock", "SELECT " NEG_DOC "::text FROM negotiations WHERE id = $1 FOR UPDATE" },
 	{ "neg_by_counterpart",
@@ -68,6 +73,11 @@ const struct agora_stmt db_negotiation_stmts[] = {
 	{ "agr_get",
 	  "SELECT " AGR_DOC "::text, n.owner FROM agreements a JOIN negotiations n"
 	  " ON n.id = a.negotiation_id WHERE a.id = $1" },
+	/* The agreement a negotiation names (agr_get by the negotiation's
+	 * agreement_id), for a pipeline that reads it after locking that. */
+	{ "agr_of_neg",
+	  "SELECT " AGR_DOC "::text, n.owner FROM negotiations n JOIN agreements a"
+	  " ON a.id = n.agreement_id WHERE n.id = $1" },
 	{ "agr_list",
 	  "SELECT coalesce(jsonb_agg(doc ORDER BY id), '[]')::text FROM (SELECT a.id, " AGR_DOC " AS doc"
 	  " FROM agreements a JOIN negotiations n ON n.id = a.negotiation_id"
@@ -129,16 +139,32 @@ dump(const json_t *v)
 	return v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
 }
 
-enum agora_qs
-db_neg_insert(PGconn *c, const struct db_neg_new *n)
+/* INSERT n: at once (doc NULL: its status; else the new row's document
+ * into *doc) or, when deferred, with the transaction's next round trip. */
+static enum agora_qs
+neg_insert(PGconn *c, const struct db_neg_new *n, json_t **doc, bool deferred)
 {
 	char *offer = dump(n->offer);
 	const char *p[] = { n->id, n->role, n->counterpart, n->counterpart_pid, n->callback,
 			    n->consumer, n->provider, n->dataset_id, n->offer_id, offer,
 			    n->auto_accept ? "true" : "false", n->state, n->owner };
-	enum agora_qs qs = run(c, "neg_insert", 13, p);
+	enum agora_qs qs = deferred ? agora_db_defer(c, "neg_insert", 13, p, NULL, NULL)
+			   : doc    ? get_json(c, "neg_insert_doc", 13, p, doc, NULL)
+				    : run(c, "neg_insert", 13, p);
 	free(offer);
 	return qs;
+}
+
+enum agora_qs
+db_neg_insert(PGconn *c, const struct db_neg_new *n, json_t **doc)
+{
+	return neg_insert(c, n, doc, false);
+}
+
+enum agora_qs
+db_neg_add(PGconn *c, const struct db_neg_new *n)
+{
+	return neg_insert(c, n, NULL, true);
 }
 
 enum agora_qs
@@ -146,14 +172,6 @@ db_neg_get(PGconn *c, const char *id, bool lock, json_t **doc)
 {
 	const char *p[] = { id };
 	return get_json(c, lock ? "neg_lock" : "neg_get", 1, p, doc, NULL);
-}
-
-enum agora_qs
-db_neg_by_counterpart(PGconn *c, const char *role, const char *counterpart, const char *pid,
-		      json_t **doc)
-{
-	const char *p[] = { role, counterpart, pid };
-	return get_json(c, "neg_by_counterpart", 3, p, doc, NULL);
 }
 
 enum agora_qs
@@ -168,17 +186,59 @@ db_neg_update(PGconn *c, const char *id, const char *state, const char *counterp
 	return run(c, "neg_update", 6, p);
 }
 
+/* neg_msg_insert's parameters (p[5], p[6] and st the caller's to free). */
+struct msg_params {
+	char st[24];
+	const char *p[7];
+};
+
+static void
+msg_params(struct msg_params *m, const char *neg_id, const char *direction, const char *type,
+	   const char *hash, long status, const json_t *reply, const json_t *body)
+{
+	snprintf(m->st, sizeof m->st, "%ld", status);
+	const char *p[] = { neg_id, direction, type, hash, status ? m->st : NULL, dump(reply),
+			    dump(body) };
+	memcpy(m->p, p, sizeof p);
+}
+
+static void
+msg_params_free(struct msg_params *m)
+{
+	free((char *)m->p[5]);
+	free((char *)m->p[6]);
+}
+
 enum agora_qs
 db_neg_msg_insert(PGconn *c, const char *neg_id, const char *direction, const char *type,
 		  const char *hash, long status, const json_t *reply, const json_t *body)
 {
-	char st[24];
-	snprintf(st, sizeof st, "%ld", status);
-	char *rj = dump(reply), *bj = dump(body);
-	const char *p[] = { neg_id, direction, type, hash, status ? st : NULL, rj, bj };
-	enum agora_qs qs = agora_db_defer(c, "neg_msg_insert", 7, p, NULL, NULL);
-	free(rj);
-	free(bj);
+	struct msg_params m;
+	msg_params(&m, neg_id, direction, type, hash, status, reply, body);
+	enum agora_qs qs = agora_db_defer(c, "neg_msg_insert", 7, m.p, NULL, NULL);
+	msg_params_free(&m);
+	return qs;
+}
+
+enum agora_qs
+db_neg_acknowledged(PGconn *c, const char *id, const char *state, const char *counterpart_pid,
+		    long status, const json_t *reply)
+{
+	const char *u[] = { id, state, counterpart_pid, NULL, NULL, NULL };
+	struct msg_params m;
+	msg_params(&m, id, "in", "ContractNegotiation", NULL, status, NULL, reply);
+	PGresult *ru = NULL, *rm = NULL;
+	struct agora_db_step steps[] = {
+		{ .stmt = "neg_update", .n = 6, .params = u, .res = &ru },
+		{ .stmt = "neg_msg_insert", .n = 7, .params = m.p, .res = &rm },
+	};
+	agora_db_exec_steps(c, steps, 2);
+	msg_params_free(&m);
+	enum agora_qs qs = agora_db_status(ru, "neg_update");
+	if (qs == AGORA_QS_ONE)	/* else skipped */
+		qs = agora_db_status(rm, "neg_msg_insert");
+	PQclear(ru);
+	PQclear(rm);
 	return qs;
 }
 
@@ -191,21 +251,49 @@ db_neg_msg_find(PGconn *c, const char *neg_id, const char *hash, long *status, j
 
 enum agora_qs
 db_neg_lock_find(PGconn *c, const char *id, const char *hash, json_t **doc, enum agora_qs *found,
-		 long *status, json_t **reply)
+		 long *status, json_t **reply, enum agora_qs *agr_found, json_t **agreement)
 {
 	const char *p[] = { id }, *q[] = { id, hash };
-	PGresult *neg = NULL, *msg = NULL;
+	PGresult *neg = NULL, *msg = NULL, *agr = NULL;
 	struct agora_db_step steps[] = {
 		{ .stmt = "neg_lock", .n = 1, .params = p, .res = &neg },
 		{ .stmt = "neg_msg_find", .n = 2, .params = q, .res = &msg },
+		{ .stmt = "agr_of_neg", .n = 1, .params = p, .res = &agr },
 	};
 	*found = AGORA_QS_NONE;
-	agora_db_exec_steps(c, steps, 2);
+	if (agreement)
+		*agr_found = AGORA_QS_NONE;
+	agora_db_exec_steps(c, steps, agreement ? 3 : 2);
 	enum agora_qs qs = json_row(neg, "neg_lock", doc, NULL);
 	if (qs == AGORA_QS_ONE)
 		*found = found_row(msg, status, reply);
 	else
 		PQclear(msg);
+	if (agreement && qs == AGORA_QS_ONE && *found == AGORA_QS_NONE)
+		*agr_found = json_row(agr, "agr_of_neg", agreement, NULL);
+	else
+		PQclear(agr);
+	return qs;
+}
+
+enum agora_qs
+db_neg_request_lookup(PGconn *c, const char *counterpart, const char *pid, const char *offer_id,
+		      const char *dataset_id, json_t **doc, enum agora_qs *offer_found,
+		      json_t **offer)
+{
+	const char *p[] = { "provider", counterpart, pid }, *q[] = { offer_id, dataset_id };
+	PGresult *neg = NULL, *off = NULL;
+	struct agora_db_step steps[] = {
+		{ .stmt = "neg_by_counterpart", .n = 3, .params = p, .res = &neg },
+		{ .stmt = "offer_for_request", .n = 2, .params = q, .res = &off },
+	};
+	*offer_found = AGORA_QS_NONE;
+	agora_db_exec_steps(c, steps, dataset_id ? 2 : 1);
+	enum agora_qs qs = json_row(neg, "neg_by_counterpart", doc, NULL);
+	if (qs == AGORA_QS_NONE && dataset_id)
+		*offer_found = json_row(off, "offer_for_request", offer, NULL);
+	else
+		PQclear(off);
 	return qs;
 }
 
@@ -247,6 +335,18 @@ db_agreement_insert(PGconn *c, const char *id, const char *neg_id, const json_t 
 	char *a = dump(agreement), *s = dump(signatures);
 	const char *p[] = { id, neg_id, a, s };
 	enum agora_qs qs = run(c, "agr_insert", 4, p);
+	free(a);
+	free(s);
+	return qs;
+}
+
+enum agora_qs
+db_agreement_add(PGconn *c, const char *id, const char *neg_id, const json_t *agreement,
+		 const json_t *signatures)
+{
+	char *a = dump(agreement), *s = dump(signatures);
+	const char *p[] = { id, neg_id, a, s };
+	enum agora_qs qs = agora_db_defer(c, "agr_insert", 4, p, NULL, NULL);
 	free(a);
 	free(s);
 	return qs;
@@ -296,11 +396,4 @@ db_agreement_revoke(PGconn *c, const char *id)
 		qs = AGORA_QS_NONE;
 	PQclear(r);
 	return qs;
-}
-
-enum agora_qs
-db_offer_for_request(PGconn *c, const char *offer_id, const char *dataset_id, json_t **out)
-{
-	const char *p[] = { offer_id, dataset_id };
-	return get_json(c, "offer_for_request", 2, p, out, NULL);
 }

@@ -164,7 +164,9 @@ agree(PGconn *db, const struct connector *c, const json_t *neg)
 		goto out;
 	sigs = json_pack("[O]", sig);
 	const char *id = sget(neg, "id"), *cpid = sget(neg, "counterpartPid");
-	if ((qs = db_agreement_insert(db, aid, id, agreement, sigs)) != AGORA_QS_ONE)
+	/* A fresh id, and neg has no agreement yet (REQUESTED): no unique
+	 * index can refuse it, so it goes with the COMMIT. */
+	if ((qs = db_agreement_add(db, aid, id, agreement, sigs)) != AGORA_QS_ONE)
 		goto out;
 	if ((qs = db_neg_update(db, id, agora_dsp_state_name(to), NULL, aid, NULL, NULL)) != AGORA_QS_ONE)
 		goto out;
@@ -240,7 +242,14 @@ request_tx(PGconn *db, void *arg)
 	a->body = NULL;
 	x->agreed = false;
 	json_t *neg = NULL, *offer = NULL;
-	enum agora_qs qs = db_neg_by_counterpart(db, "provider", x->sender, cpid, &neg);
+	const char *oid = sget(x->m.offer, "@id"), *target = sget(x->m.offer, "target");
+	/* The offer is read in the same round trip as the look-up of the
+	 * consumerPid (answered only when that finds none; no look-up of an
+	 * overlong or missing id, refused below). */
+	bool lookup = target && strlen(oid) <= 200 && strlen(target) <= 200;
+	enum agora_qs offer_qs;
+	enum agora_qs qs = db_neg_request_lookup(db, x->sender, cpid, oid, lookup ? target : NULL,
+						 &neg, &offer_qs, &offer);
 	if (qs < 0)
 		return qs;
 	if (qs == AGORA_QS_ONE) {
@@ -260,7 +269,6 @@ request_tx(PGconn *db, void *arg)
 		json_decref(neg);
 		return qs < 0 ? qs : AGORA_QS_NONE;
 	}
-	const char *oid = sget(x->m.offer, "@id"), *target = sget(x->m.offer, "target");
 	if (!target) {
 		answer_error(a, 400, x->refused_pid, cpid, "invalid_offer", "the offer has no target");
 		return AGORA_QS_NONE;
@@ -269,11 +277,10 @@ request_tx(PGconn *db, void *arg)
 	if (assigner && strcmp(assigner, x->c->svc.participant_id) != 0) {
 		answer_error(a, 400, x->refused_pid, cpid, "invalid_offer", "the offer's assigner is not %s",
 			     x->c->svc.participant_id);
+		json_decref(offer);
 		return AGORA_QS_NONE;
 	}
-	qs = strlen(oid) <= 200 && strlen(target) <= 200 ? db_offer_for_request(db, oid, target, &offer)
-							 : AGORA_QS_NONE;
-	if (qs < 0)
+	if ((qs = offer_qs) < 0)
 		return qs;
 	if (qs == AGORA_QS_NONE) {
 		answer_error(a, 400, x->refused_pid, cpid, "unknown_offer",
@@ -295,7 +302,10 @@ request_tx(PGconn *db, void *arg)
 				.consumer = x->consumer, .provider = x->c->svc.participant_id,
 				.dataset_id = target, .offer_id = oid, .offer = x->m.offer,
 				.auto_accept = aa, .state = "REQUESTED", .owner = sget(offer, "owner") };
-	qs = db_neg_insert(db, &n);
+	/* Not deferred: a unique violation is news to act on.  To agree at
+	 * once, the INSERT answers the new row's document (ours, uncommitted:
+	 * as good as locked). */
+	qs = db_neg_insert(db, &n, aa ? &neg : NULL);
 	json_decref(offer);
 	if (qs == AGORA_QS_CONFLICT)	/* a concurrent identical request: retry finds it */
 		return AGORA_QS_RETRY;
@@ -304,10 +314,10 @@ request_tx(PGconn *db, void *arg)
 	a->status = 201;
 	a->body = agora_dsp_negotiation_new(id, cpid, AGORA_DSP_STATE_REQUESTED);
 	qs = db_neg_msg_insert(db, id, "in", "ContractRequestMessage", x->hash, 201, a->body, x->body);
-	if (qs != AGORA_QS_ONE || !aa)
+	if (qs != AGORA_QS_ONE || !aa) {
+		json_decref(neg);
 		return qs;
-	if ((qs = db_neg_get(db, id, true, &neg)) != AGORA_QS_ONE)
-		return qs < 0 ? qs : AGORA_QS_HARD_ERROR;
+	}
 	qs = agree(db, x->c, neg);
 	json_decref(neg);
 	x->agreed = qs == AGORA_QS_ONE;
@@ -436,7 +446,9 @@ rx_agreement(PGconn *db, struct rx_ctx *x, const json_t *neg, const char *ppid,
 		json_object_set(msg, "signatures", sigs);
 		char *s = seg(ppid);
 		char *url = xasprintf("%s/dsp/negotiations/%s/agreement/verification", c->broker_url, s);
-		qs = db_neg_update(db, x->pid, agora_dsp_state_name(*state), ppid, aid, NULL, NULL);
+		/* The providerPid only when not known yet (see rx_tx). */
+		const char *learnt = sget(neg, "counterpartPid") ? NULL : ppid;
+		qs = db_neg_update(db, x->pid, agora_dsp_state_name(*state), learnt, aid, NULL, NULL);
 		if (qs == AGORA_QS_ONE)
 			qs = send_msg(db, neg, "agreement_verification", url, msg);
 		x->sent = true;
@@ -448,15 +460,15 @@ rx_agreement(PGconn *db, struct rx_ctx *x, const json_t *neg, const char *ppid,
 	return qs;
 }
 
-/* Provider: the verification with all three signatures. */
+/* Provider: the verification with all three signatures; doc is the
+ * agreement neg names (borrowed), as rx_tx read it with the lock (qs its
+ * status). */
 static enum agora_qs
-rx_verification(PGconn *db, struct rx_ctx *x, const json_t *neg, enum agora_dsp_state *state)
+rx_verification(PGconn *db, struct rx_ctx *x, const json_t *neg, enum agora_qs qs, const json_t *doc,
+		enum agora_dsp_state *state)
 {
 	const char *cpid = sget(neg, "counterpartPid");
-	json_t *doc = NULL;
 	char err[256];
-	enum agora_qs qs = sget(neg, "agreementId") ? db_agreement_get(db, sget(neg, "agreementId"), &doc, NULL)
-						    : AGORA_QS_NONE;
 	if (qs < 0)
 		return qs;
 	if (qs == AGORA_QS_NONE)
@@ -475,11 +487,9 @@ rx_verification(PGconn *db, struct rx_ctx *x, const json_t *neg, enum agora_dsp_
 				     !x->m.signatures ? "the verification carries no signatures"
 				     : *err		? err
 							: "the provider signature is not the one we made");
-		json_decref(doc);
 		return AGORA_QS_NONE;
 	}
 	qs = db_agreement_update(db, sget(neg, "agreementId"), x->m.signatures, NULL);
-	json_decref(doc);
 	if (qs != AGORA_QS_ONE)
 		return qs;
 	/* VERIFIED, and at once FINALIZED by our event. */
@@ -508,12 +518,16 @@ rx_tx(PGconn *db, void *arg)
 	bool provider = x->role == AGORA_DSP_PROVIDER;
 	const char *ppid = provider ? x->pid : x->m.provider_pid;
 	const char *cpid = provider ? x->m.consumer_pid : x->pid;
-	json_t *neg = NULL, *rep = NULL;
+	json_t *neg = NULL, *rep = NULL, *agr = NULL;
 	long st;
-	/* The lock and the look-up of a repeated message in one round trip. */
-	enum agora_qs found = AGORA_QS_NONE;
+	/* The lock and the look-up of a repeated message in one round trip,
+	 * and for a verification the agreement it is about (read after the
+	 * lock too). */
+	enum agora_qs found = AGORA_QS_NONE, agr_qs = AGORA_QS_NONE;
+	bool verification = x->m.kind == AGORA_DSP_MSG_AGREEMENT_VERIFICATION;
 	enum agora_qs qs = strlen(x->pid) <= 200
-				   ? db_neg_lock_find(db, x->pid, x->hash, &neg, &found, &st, &rep)
+				   ? db_neg_lock_find(db, x->pid, x->hash, &neg, &found, &st, &rep,
+						      &agr_qs, verification ? &agr : NULL)
 				   : AGORA_QS_NONE;
 	if (qs < 0) {
 		json_decref(rep);
@@ -524,6 +538,7 @@ rx_tx(PGconn *db, void *arg)
 		answer_error(a, 404, ppid, cpid, "not_found", "no such negotiation of yours");
 		json_decref(neg);
 		json_decref(rep);
+		json_decref(agr);
 		return AGORA_QS_NONE;
 	}
 	if ((qs = found) != AGORA_QS_NONE) {
@@ -542,8 +557,12 @@ rx_tx(PGconn *db, void *arg)
 		answer_error(a, 400, ppid, cpid, "pid_mismatch",
 			     "the message's consumerPid/providerPid do not name this negotiation");
 		json_decref(neg);
+		json_decref(agr);
 		return AGORA_QS_NONE;
 	}
+	/* Their pid when this message teaches it: when known (the same, as
+	 * checked) the UPDATE needs not set it, and goes with the COMMIT. */
+	const char *learnt = known ? NULL : their_in_msg;
 	enum agora_dsp_state from, to;
 	agora_dsp_state_from_name(sget(neg, "state"), &from);
 	enum agora_dsp_role sender_role = provider ? AGORA_DSP_CONSUMER : AGORA_DSP_PROVIDER;
@@ -551,6 +570,7 @@ rx_tx(PGconn *db, void *arg)
 		answer_error(a, 400, ppid, cpid, "invalid_transition", "a %s from the %s is not allowed in state %s",
 			     agora_dsp_kind_name(x->m.kind), ROLE_NAME(sender_role), sget(neg, "state"));
 		json_decref(neg);
+		json_decref(agr);
 		return AGORA_QS_NONE;
 	}
 	switch (x->m.kind) {
@@ -558,7 +578,7 @@ rx_tx(PGconn *db, void *arg)
 		qs = rx_agreement(db, x, neg, ppid, &to);
 		break;
 	case AGORA_DSP_MSG_AGREEMENT_VERIFICATION:
-		qs = rx_verification(db, x, neg, &to);
+		qs = rx_verification(db, x, neg, agr_qs, agr, &to);
 		break;
 	case AGORA_DSP_MSG_EVENT_FINALIZED: {
 		json_t *receipt = json_object_get(x->body, "receipt");
@@ -571,13 +591,13 @@ rx_tx(PGconn *db, void *arg)
 	}
 	case AGORA_DSP_MSG_TERMINATION: {
 		const char *reason = json_string_value(json_array_get(x->m.reason, 0));
-		qs = db_neg_update(db, x->pid, agora_dsp_state_name(to), their_in_msg,
+		qs = db_neg_update(db, x->pid, agora_dsp_state_name(to), learnt,
 				   NULL, x->m.code ? x->m.code : "terminated",
 				   reason ? reason : "terminated by the counterpart");
 		break;
 	}
 	default:
-		qs = db_neg_update(db, x->pid, agora_dsp_state_name(to), their_in_msg, NULL, NULL, NULL);
+		qs = db_neg_update(db, x->pid, agora_dsp_state_name(to), learnt, NULL, NULL, NULL);
 		break;
 	}
 	if (qs == AGORA_QS_ONE) {
@@ -587,6 +607,7 @@ rx_tx(PGconn *db, void *arg)
 				       a->body, x->body);
 	}
 	json_decref(neg);
+	json_decref(agr);
 	return qs;
 }
 
@@ -647,7 +668,8 @@ start_tx(PGconn *db, void *arg)
 				.consumer = c->svc.participant_id, .provider = x->provider,
 				.dataset_id = x->dataset_id, .offer_id = x->offer_id, .offer = x->offer,
 				.state = "REQUESTED", .owner = x->owner };
-	enum agora_qs qs = db_neg_insert(db, &n);
+	/* A fresh id, no providerPid yet: it goes with the COMMIT. */
+	enum agora_qs qs = db_neg_add(db, &n);
 	if (qs != AGORA_QS_ONE)
 		return qs < 0 ? qs : AGORA_QS_HARD_ERROR;
 	char *cb = xasprintf("%s/dsp/callback", c->svc.public_url);
@@ -752,8 +774,8 @@ negotiation_on_result(void *ctx, PGconn *db, const char *kind, const char *ref, 
 			agora_logf(AGORA_LOG_WARN, "negotiation", "%s: the broker's acknowledgement is unusable: %s",
 				   ref, parsed ? "no providerPid" : "not a ContractNegotiation");
 		} else if (!sget(neg, "counterpartPid")) {
-			db_neg_update(db, ref, sget(neg, "state"), rp.provider_pid, NULL, NULL, NULL);
-			db_neg_msg_insert(db, ref, "in", "ContractNegotiation", NULL, status, NULL, reply);
+			/* One round trip (a failure fails the outbox's transaction). */
+			db_neg_acknowledged(db, ref, sget(neg, "state"), rp.provider_pid, status, reply);
 			if (state == AGORA_DSP_STATE_TERMINATED) {
 				/* Terminated before the broker named its pid: tell it now. */
 				json_object_set_new(neg, "counterpartPid", json_string(rp.provider_pid));
