@@ -122,32 +122,41 @@ enum agora_qs db_neg_msg_insert(PGconn *c, const char *neg_id, const char *direc
  * status (CONFLICT on a pid already taken), else the INSERT's. */
 enum agora_qs db_neg_acknowledged(PGconn *c, const char *id, const char *state,
 				  const char *counterpart_pid, long status, const json_t *reply);
+/* What db_neg_lock_find reads besides, in the same round trip: at most
+ * one of agreement and new_agreement. */
+struct db_neg_also {
+	/* Not NULL: the agreement the negotiation names (db_agreement_get's
+	 * document) into *agreement; its status into qs (NONE when it names
+	 * none). */
+	json_t **agreement;
+	/* Not NULL: an agreement id about to be stored.  Waits for the other
+	 * transactions that would store it (a transaction-scoped advisory
+	 * lock), then qs is ONE when it is stored already, else NONE. */
+	const char *new_agreement;
+	enum agora_qs qs;
+};
 /* Lock negotiation id (db_neg_get with lock) and look up the answer given
  * to an earlier incoming message with this body hash (db_neg_msg_find,
  * into *found, status and reply), in one round trip: the look-up runs
  * after the lock is granted, so it sees what a concurrent identical
- * message committed meanwhile.  With agreement not NULL, the same round
- * trip reads the agreement the negotiation names (db_agreement_get's
- * document, into *agreement, its status in *agr_found: NONE when it names
- * none, or when *found is not NONE).  Returns the lock's status (*found
- * is NONE unless it is ONE). */
+ * message committed meanwhile.  also, when not NULL, adds its reads to
+ * that round trip, after the lock too (also->qs is NONE, and *agreement
+ * unset, unless the lock is ONE and *found NONE).  Returns the lock's
+ * status (*found is NONE unless it is ONE). */
 enum agora_qs db_neg_lock_find(PGconn *c, const char *id, const char *hash, json_t **doc,
 			       enum agora_qs *found, long *status, json_t **reply,
-			       enum agora_qs *agr_found, json_t **agreement);
+			       struct db_neg_also *also);
 /* The answer given to an earlier incoming message with this body hash. */
 enum agora_qs db_neg_msg_find(PGconn *c, const char *neg_id, const char *hash, long *status,
 			      json_t **reply);
 enum agora_qs db_neg_list(const char *state, const char *role, const char *after, int limit,
 			  json_t **out);
 enum agora_qs db_neg_history(const char *id, json_t **out);
-/* INSERT at once: CONFLICT when the id, or an agreement of neg_id, is
- * stored already. */
-enum agora_qs db_agreement_insert(PGconn *c, const char *id, const char *neg_id,
-				  const json_t *agreement, const json_t *signatures);
-/* The same for an agreement with a fresh id, of a negotiation the
- * transaction has locked that has none yet (no unique index can refuse
- * it): inside agora_db_tx it goes with the next round trip, like
- * db_neg_add. */
+/* Store an agreement of negotiation neg_id (locked by the transaction,
+ * and with none yet) whose id no other transaction can store meanwhile: a
+ * fresh one, or one found absent under db_neg_lock_find's advisory lock
+ * (new_agreement).  No unique index can refuse it, so inside agora_db_tx
+ * it goes with the next round trip, like db_neg_add. */
 enum agora_qs db_agreement_add(PGconn *c, const char *id, const char *neg_id,
 			       const json_t *agreement, const json_t *signatures);
 /* Replace signatures and/or set the receipt (NULL: keep).  Inside

@@ -73,6 +73,11 @@ const struct agora_stmt db_negotiation_stmts[] = {
 	{ "agr_get",
 	  "SELECT " AGR_DOC "::text, n.owner FROM agreements a JOIN negotiations n"
 	  " ON n.id = a.negotiation_id WHERE a.id = $1" },
+	/* Serialises the transactions that would store agreement $1 (rx_tx
+	 * takes it after its negotiation's row lock, and no other lock after
+	 * it), so that agr_exists after it sees the one that did. */
+	{ "agr_id_lock", "SELECT pg_advisory_xact_lock(hashtextextended('agora-agreement:' || $1, 0))" },
+	{ "agr_exists", "SELECT 1 FROM agreements WHERE id = $1" },
 	/* The agreement a negotiation names (agr_get by the negotiation's
 	 * agreement_id), for a pipeline that reads it after locking that. */
 	{ "agr_of_neg",
@@ -251,28 +256,39 @@ db_neg_msg_find(PGconn *c, const char *neg_id, const char *hash, long *status, j
 
 enum agora_qs
 db_neg_lock_find(PGconn *c, const char *id, const char *hash, json_t **doc, enum agora_qs *found,
-		 long *status, json_t **reply, enum agora_qs *agr_found, json_t **agreement)
+		 long *status, json_t **reply, struct db_neg_also *also)
 {
-	const char *p[] = { id }, *q[] = { id, hash };
-	PGresult *neg = NULL, *msg = NULL, *agr = NULL;
-	struct agora_db_step steps[] = {
+	const char *p[] = { id }, *q[] = { id, hash }, *a[] = { also ? also->new_agreement : NULL };
+	PGresult *neg = NULL, *msg = NULL, *res[2] = { NULL, NULL };
+	struct agora_db_step steps[4] = {
 		{ .stmt = "neg_lock", .n = 1, .params = p, .res = &neg },
 		{ .stmt = "neg_msg_find", .n = 2, .params = q, .res = &msg },
-		{ .stmt = "agr_of_neg", .n = 1, .params = p, .res = &agr },
 	};
+	size_t n = 2;
+	if (also && also->agreement) {
+		steps[n++] = (struct agora_db_step){ .stmt = "agr_of_neg", .n = 1, .params = p, .res = &res[0] };
+	} else if (also && also->new_agreement) {
+		steps[n++] = (struct agora_db_step){ .stmt = "agr_id_lock", .n = 1, .params = a, .res = &res[0] };
+		steps[n++] = (struct agora_db_step){ .stmt = "agr_exists", .n = 1, .params = a, .res = &res[1] };
+	}
 	*found = AGORA_QS_NONE;
-	if (agreement)
-		*agr_found = AGORA_QS_NONE;
-	agora_db_exec_steps(c, steps, agreement ? 3 : 2);
+	agora_db_exec_steps(c, steps, n);
 	enum agora_qs qs = json_row(neg, "neg_lock", doc, NULL);
 	if (qs == AGORA_QS_ONE)
 		*found = found_row(msg, status, reply);
 	else
 		PQclear(msg);
-	if (agreement && qs == AGORA_QS_ONE && *found == AGORA_QS_NONE)
-		*agr_found = json_row(agr, "agr_of_neg", agreement, NULL);
-	else
-		PQclear(agr);
+	bool use = qs == AGORA_QS_ONE && *found == AGORA_QS_NONE;
+	if (also && also->agreement) {
+		also->qs = use ? json_row(res[0], "agr_of_neg", also->agreement, NULL) : AGORA_QS_NONE;
+		res[0] = NULL;
+	} else if (also && also->new_agreement) {
+		also->qs = !use ? AGORA_QS_NONE
+			   : agora_db_status(res[0], "agr_id_lock") != AGORA_QS_ONE ? AGORA_QS_HARD_ERROR
+			   : agora_db_status(res[1], "agr_exists");
+	}
+	PQclear(res[0]);
+	PQclear(res[1]);
 	return qs;
 }
 
@@ -326,18 +342,6 @@ db_neg_history(const char *id, json_t **out)
 {
 	const char *p[] = { id };
 	return get_json(NULL, "neg_history", 1, p, out, NULL);
-}
-
-enum agora_qs
-db_agreement_insert(PGconn *c, const char *id, const char *neg_id, const json_t *agreement,
-		    const json_t *signatures)
-{
-	char *a = dump(agreement), *s = dump(signatures);
-	const char *p[] = { id, neg_id, a, s };
-	enum agora_qs qs = run(c, "agr_insert", 4, p);
-	free(a);
-	free(s);
-	return qs;
 }
 
 enum agora_qs

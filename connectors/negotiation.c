@@ -394,10 +394,12 @@ rules_equal(const json_t *a, const json_t *b)
 
 /* Consumer: the agreement with the provider's and the broker's signatures.
  * Checks it against the negotiation, verifies both, signs, stores the three
- * and queues the verification.  NONE (with the answer) on a refusal. */
+ * and queues the verification.  NONE (with the answer) on a refusal.
+ * stored: whether its id is stored already, as rx_tx read it with the lock
+ * (which keeps any other transaction from storing it until we end). */
 static enum agora_qs
 rx_agreement(PGconn *db, struct rx_ctx *x, const json_t *neg, const char *ppid,
-	     enum agora_dsp_state *state)
+	     enum agora_qs stored, enum agora_dsp_state *state)
 {
 	const struct connector *c = x->c;
 	const json_t *ag = x->m.agreement;
@@ -427,18 +429,22 @@ rx_agreement(PGconn *db, struct rx_ctx *x, const json_t *neg, const char *ppid,
 				     x->m.signatures ? err : "the agreement carries no signatures");
 		return AGORA_QS_NONE;
 	}
+	if (stored < 0)
+		return stored;
+	if (stored == AGORA_QS_ONE) {
+		answer_error(x->out, 400, ppid, x->pid, "invalid_agreement",
+			     "agreement '%.200s' is already stored", aid);
+		return AGORA_QS_CONFLICT;
+	}
 	json_t *mine = agora_agreement_sign(ag, "consumer", c->svc.participant_id, c->svc.key, NULL);
 	if (!mine)
 		return AGORA_QS_HARD_ERROR;
 	json_t *sigs = json_deep_copy(x->m.signatures);
 	json_array_append_new(sigs, mine);
-	enum agora_qs qs = db_agreement_insert(db, aid, x->pid, ag, sigs);
-	if (qs == AGORA_QS_CONFLICT) {
-		answer_error(x->out, 400, ppid, x->pid, "invalid_agreement",
-			     "agreement '%.200s' is already stored", aid);
-		json_decref(sigs);
-		return AGORA_QS_CONFLICT;
-	}
+	/* Not stored (checked under the lock), and the negotiation has none
+	 * (the transition allowed an agreement): no unique index can refuse
+	 * it, so it goes with the COMMIT. */
+	enum agora_qs qs = db_agreement_add(db, aid, x->pid, ag, sigs);
 	if (qs == AGORA_QS_ONE) {
 		/* AGREED, and at once VERIFIED by our verification message. */
 		agora_dsp_transition(*state, AGORA_DSP_MSG_AGREEMENT_VERIFICATION, AGORA_DSP_CONSUMER, state);
@@ -521,13 +527,18 @@ rx_tx(PGconn *db, void *arg)
 	json_t *neg = NULL, *rep = NULL, *agr = NULL;
 	long st;
 	/* The lock and the look-up of a repeated message in one round trip,
-	 * and for a verification the agreement it is about (read after the
-	 * lock too). */
-	enum agora_qs found = AGORA_QS_NONE, agr_qs = AGORA_QS_NONE;
-	bool verification = x->m.kind == AGORA_DSP_MSG_AGREEMENT_VERIFICATION;
+	 * and what the kind's work reads (after the lock too): for a
+	 * verification the agreement it is about; for an agreement whether
+	 * its id is stored already (then its INSERT cannot fail, and goes with
+	 * the COMMIT). */
+	struct db_neg_also also = { 0 };
+	if (x->m.kind == AGORA_DSP_MSG_AGREEMENT_VERIFICATION)
+		also.agreement = &agr;
+	else if (x->m.kind == AGORA_DSP_MSG_CONTRACT_AGREEMENT)
+		also.new_agreement = sget(x->m.agreement, "@id");
+	enum agora_qs found = AGORA_QS_NONE;
 	enum agora_qs qs = strlen(x->pid) <= 200
-				   ? db_neg_lock_find(db, x->pid, x->hash, &neg, &found, &st, &rep,
-						      &agr_qs, verification ? &agr : NULL)
+				   ? db_neg_lock_find(db, x->pid, x->hash, &neg, &found, &st, &rep, &also)
 				   : AGORA_QS_NONE;
 	if (qs < 0) {
 		json_decref(rep);
@@ -575,10 +586,10 @@ rx_tx(PGconn *db, void *arg)
 	}
 	switch (x->m.kind) {
 	case AGORA_DSP_MSG_CONTRACT_AGREEMENT:
-		qs = rx_agreement(db, x, neg, ppid, &to);
+		qs = rx_agreement(db, x, neg, ppid, also.qs, &to);
 		break;
 	case AGORA_DSP_MSG_AGREEMENT_VERIFICATION:
-		qs = rx_verification(db, x, neg, agr_qs, agr, &to);
+		qs = rx_verification(db, x, neg, also.qs, agr, &to);
 		break;
 	case AGORA_DSP_MSG_EVENT_FINALIZED: {
 		json_t *receipt = json_object_get(x->body, "receipt");

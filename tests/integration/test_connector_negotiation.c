@@ -27,6 +27,7 @@
 #include "util.h"
 
 #include <criterion/criterion.h>
+#include <libpq-fe.h>
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -865,6 +866,141 @@ Test(negotiation, consumer_flow_to_finalized)
 	free(cb);
 	json_decref(rq);
 	free(id);
+	free(ds);
+	free(offer);
+}
+
+/* The agreement message the broker forwards to consumer negotiation id
+ * (ppid its providerPid): agreement aid of ds with these permissions,
+ * signed by the provider and the broker. */
+static json_t *
+agreement_msg(const char *ds, const char *ppid, const char *id, const char *aid,
+	      const json_t *permission)
+{
+	char ts[32];
+	agora_time_rfc3339(agora_now(), ts);
+	json_t *ag = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:O}", "@id", aid, "@type", "Agreement",
+			       "target", ds, "assigner", PROV, "assignee", CONS, "timestamp", ts,
+			       "permission", permission);
+	json_t *am = agora_dsp_agreement_message_new(ppid, id, ag);
+	json_object_set_new(am, "signatures",
+			    json_pack("[o, o]", agora_agreement_sign(ag, "provider", PROV, prov.p.key, NULL),
+				      agora_agreement_sign(ag, "broker", stub.url, stub.me.key, NULL)));
+	json_decref(ag);
+	return am;
+}
+
+/* One agreement message posted from a thread of its own. */
+struct agreement_post {
+	const char *path;
+	json_t *msg;
+	long status;
+	char *body;
+};
+
+static void *
+agreement_post(void *arg)
+{
+	struct agreement_post *p = arg;
+	struct harness_resp *r = as_broker(&cons, p->path, p->msg);
+	p->status = r->status;
+	p->body = xstrdup(r->body ? r->body : "");
+	harness_resp_free(r);
+	return NULL;
+}
+
+/* An agreement whose id another negotiation stored is refused (400
+ * invalid_agreement, nothing stored), also when the two arrive at once. */
+Test(negotiation, consumer_agreement_id_taken)
+{
+	char *ds, *offer;
+	published_at_broker(&ds, &offer);
+	char *id[4], *path[4];
+	json_t *am[4];
+	json_t *rq = NULL;
+	for (int i = 0; i < 4; i++) {
+		id[i] = start_negotiation(ds, offer);
+		json_t *neg = wait_neg(&cons, id[i], "counterpartPid", NULL);
+		if (!rq)	/* the rules: those of the requested offer */
+			rq = stub_wait("/dsp/negotiations/request", NULL);
+		json_t *ro = json_object_get(rq, "offer");
+		am[i] = agreement_msg(ds, sget(neg, "counterpartPid"), id[i],
+				      i < 2 ? "urn:uuid:agreement-taken" : "urn:uuid:agreement-raced",
+				      json_object_get(ro, "permission"));
+		path[i] = xasprintf("/dsp/callback/negotiations/%s/agreement", id[i]);
+		json_decref(neg);
+	}
+	struct harness_resp *r = as_broker(&cons, path[0], am[0]);
+	cr_assert_eq(r->status, 200, "%s", r->body);
+	harness_resp_free(r);
+	r = as_broker(&cons, path[1], am[1]);
+	assert_dsp_error(r, 400);
+	cr_assert_str_eq(sget(r->json, "code"), "invalid_agreement", "%s", r->body);
+	harness_resp_free(r);
+	json_t *neg = get_json(&cons, "/api/v1/negotiations/%s", id[1]);
+	cr_assert_str_eq(sget(neg, "state"), "REQUESTED");
+	cr_assert_null(json_object_get(neg, "agreementId"));
+	json_decref(neg);
+
+	/* At once: the first is held before its COMMIT (a trigger on the
+	 * outbox its verification goes to waits for a lock of the test's)
+	 * while the second arrives; the second waits for the first and is
+	 * refused, not failed. */
+	PGconn *db = PQconnectdb(cons.db);
+	cr_assert_eq(PQstatus(db), CONNECTION_OK, "%s", PQerrorMessage(db));
+	PGresult *lr = PQexec(db, "CREATE FUNCTION test_hold() RETURNS trigger LANGUAGE plpgsql AS"
+				  " $$BEGIN PERFORM pg_advisory_xact_lock_shared(4242); RETURN NEW; END$$;"
+				  " CREATE TRIGGER test_hold BEFORE INSERT ON outbox FOR EACH ROW"
+				  " EXECUTE FUNCTION test_hold(); SELECT pg_advisory_lock(4242)");
+	cr_assert_eq(PQresultStatus(lr), PGRES_TUPLES_OK, "%s", PQerrorMessage(db));
+	PQclear(lr);
+	struct agreement_post p[2] = { { path[2], am[2], 0, NULL }, { path[3], am[3], 0, NULL } };
+	/* What each waits for: the first on the outbox, the second on the
+	 * first (whatever holds it back: a lock on the agreement id, or the
+	 * first's uncommitted row). */
+	static const char *const waits[] = {
+		"SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+		" AND query LIKE 'INSERT INTO outbox%'",
+		"SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+		" AND query LIKE '%agreement%'",
+	};
+	pthread_t t[2];
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(pthread_create(&t[i], NULL, agreement_post, &p[i]), 0);
+		long waiting = 0;
+		for (int k = 0; k < 250 && !waiting; k++) {
+			usleep(20000);
+			waiting = harness_db_count(cons.db, waits[i]);
+		}
+		cr_assert_eq(waiting, 1, "post %d waits", i);
+	}
+	lr = PQexec(db, "SELECT pg_advisory_unlock(4242)");
+	PQclear(lr);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	lr = PQexec(db, "DROP TRIGGER test_hold ON outbox");
+	PQclear(lr);
+	PQfinish(db);
+	cr_assert_eq(p[0].status, 200, "%s", p[0].body);
+	cr_assert_eq(p[1].status, 400, "%s", p[1].body);
+	json_t *e = json_loads(p[1].body, 0, NULL);
+	cr_assert_str_eq(sget(e, "code"), "invalid_agreement", "%s", p[1].body);
+	json_decref(e);
+	neg = get_json(&cons, "/api/v1/negotiations/%s", id[2]);
+	cr_assert_str_eq(sget(neg, "state"), "VERIFIED");
+	json_decref(neg);
+	neg = get_json(&cons, "/api/v1/negotiations/%s", id[3]);
+	cr_assert_str_eq(sget(neg, "state"), "REQUESTED");
+	json_decref(neg);
+
+	for (int i = 0; i < 4; i++) {
+		free(id[i]);
+		free(path[i]);
+		json_decref(am[i]);
+	}
+	for (int i = 0; i < 2; i++)
+		free(p[i].body);
+	json_decref(rq);
 	free(ds);
 	free(offer);
 }
