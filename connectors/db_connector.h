@@ -83,25 +83,27 @@ struct db_neg_new {
 	bool auto_accept;
 	const char *state, *owner;
 };
-/* INSERT at once: CONFLICT when the counterpart's pid names one already.
- * With doc, the new row's internal document into *doc (as db_neg_get
- * would read it, without a round trip of its own). */
-enum agora_qs db_neg_insert(PGconn *c, const struct db_neg_new *n, json_t **doc);
-/* The same for a negotiation with a fresh id and no counterpart pid yet,
- * which no unique index can refuse: inside agora_db_tx it goes with the
- * transaction's next round trip (agora_db_defer) — ONE, and a failure
- * fails that round trip and the transaction. */
+/* Store a negotiation no unique index can refuse: a fresh id, and
+ * no counterpart pid yet or one no other transaction can store meanwhile
+ * (found free under db_neg_request_lookup's lock).  Inside agora_db_tx it
+ * goes with the transaction's next round trip (agora_db_defer) — ONE,
+ * and a failure fails that round trip and the transaction. */
 enum agora_qs db_neg_add(PGconn *c, const struct db_neg_new *n);
 /* One negotiation (lock: FOR UPDATE, inside a transaction). */
 enum agora_qs db_neg_get(PGconn *c, const char *id, bool lock, json_t **doc);
-/* A provider's look-ups for an incoming request, in one round trip: the
+/* A provider's look-ups for an incoming request, in one round trip:
+ * first a transaction-scoped advisory lock on (counterpart, pid), which
+ * waits for any other transaction storing a negotiation for them; then the
  * negotiation whose counterpart calls it pid (locked; the status
- * returned) and, when dataset_id is not NULL and there is no such
- * negotiation, the offer offer_id if it covers dataset dataset_id
- * ({autoAccept, contract (the contract policy), owner}: *offer, its status
- * in *offer_found, else NONE). */
+ * returned: under that lock, NONE means no other transaction can store
+ * one before ours ends); and, when dataset_id is not NULL and there is no
+ * such negotiation, the offer offer_id if it covers dataset dataset_id
+ * ({autoAccept, contract (the contract policy), owner, requested (the
+ * requested offer as the negotiation stores it)}: *offer, its status in
+ * *offer_found, else NONE). */
 enum agora_qs db_neg_request_lookup(PGconn *c, const char *counterpart, const char *pid,
-				    const char *offer_id, const char *dataset_id, json_t **doc,
+				    const char *offer_id, const char *dataset_id,
+				    const json_t *requested, json_t **doc,
 				    enum agora_qs *offer_found, json_t **offer);
 /* Set state; counterpart_pid only when still NULL; agreement_id, code and
  * reason when not NULL.  Inside agora_db_tx, for a row the transaction has

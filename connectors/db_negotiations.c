@@ -27,14 +27,10 @@
 	" 'status', a.status, 'createdAt', ts_json(a.created_at), 'revokedAt', ts_json(a.revoked_at)))"
 
 const struct agora_stmt db_negotiation_stmts[] = {
-#define NEG_INSERT                                                                         \
-	"INSERT INTO negotiations (id, role, counterpart, counterpart_pid, callback, consumer," \
-	" provider, dataset_id, offer_id, offer, auto_accept, state, owner)"                  \
-	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11::boolean, $12, $13)"
-	{ "neg_insert", NEG_INSERT },
-	/* The same, answering the new row's document (instead of reading it
-	 * again in a round trip of its own). */
-	{ "neg_insert_doc", NEG_INSERT " RETURNING " NEG_DOC "::text" },
+	{ "neg_insert",
+	  "INSERT INTO negotiations (id, role, counterpart, counterpart_pid, callback, consumer,"
+	  " provider, dataset_id, offer_id, offer, auto_accept, state, owner)"
+	  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11::boolean, $12, $13)" },
 	{ "neg_get", "SELECT " NEG_DOC "::text FROM negotiations WHERE id = $1" },
 	{ "neg_lock", "SELECT " NEG_DOC "::text FROM negotiations WHERE id = $1 FOR UPDATE" },
 	{ "neg_by_counterpart",
@@ -76,7 +72,8 @@ const struct agora_stmt db_negotiation_stmts[] = {
 	/* Serialises the transactions that would store agreement $1 (rx_tx
 	 * takes it after its negotiation's row lock, and no other lock after
 	 * it), so that agr_exists after it sees the one that did. */
-	{ "agr_id_lock", "SELECT pg_advisory_xact_lock(hashtextextended('agora-agreement:' || $1, 0))" },
+	{ "agr_id_lock",
+	  "SELECT pg_advisory_xact_lock(hashtextextended('agora-agreement:' || $1, 0))" },
 	{ "agr_exists", "SELECT 1 FROM agreements WHERE id = $1" },
 	/* The agreement a negotiation names (agr_get by the negotiation's
 	 * agreement_id), for a pipeline that reads it after locking that. */
@@ -90,9 +87,17 @@ const struct agora_stmt db_negotiation_stmts[] = {
 	{ "agr_revoke",
 	  "UPDATE agreements SET status = 'revoked', revoked_at = now() WHERE id = $1"
 	  " AND status = 'active'" },
+	/* Serialises the transactions that would store a provider negotiation
+	 * for counterpart $1's pid $2 (request_tx takes it first), so that
+	 * neg_by_counterpart after it sees the one that did. */
+	{ "neg_request_lock",
+	  "SELECT pg_advisory_xact_lock(hashtextextended('agora-request:' || $1 || ' ' || $2, 0))" },
+	/* With the requested offer $3 as negotiations.offer will hold it
+	 * (jsonb's rendering), for the negotiation's document. */
 	{ "offer_for_request",
 	  "SELECT jsonb_build_object('autoAccept', o.auto_accept, 'contract', cp.policy,"
-	  " 'owner', o.owner)::text FROM offers o JOIN policies cp ON cp.id = o.contract_policy_id"
+	  " 'owner', o.owner, 'requested', $3::jsonb)::text FROM offers o"
+	  " JOIN policies cp ON cp.id = o.contract_policy_id"
 	  " JOIN datasets d ON d.id = $2 WHERE o.id = $1"
 	  " AND offer_covers(o.selector, d.id, d.keyword, d.theme)" },
 	{ NULL, NULL }
@@ -144,32 +149,16 @@ dump(const json_t *v)
 	return v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
 }
 
-/* INSERT n: at once (doc NULL: its status; else the new row's document
- * into *doc) or, when deferred, with the transaction's next round trip. */
-static enum agora_qs
-neg_insert(PGconn *c, const struct db_neg_new *n, json_t **doc, bool deferred)
+enum agora_qs
+db_neg_add(PGconn *c, const struct db_neg_new *n)
 {
 	char *offer = dump(n->offer);
 	const char *p[] = { n->id, n->role, n->counterpart, n->counterpart_pid, n->callback,
 			    n->consumer, n->provider, n->dataset_id, n->offer_id, offer,
 			    n->auto_accept ? "true" : "false", n->state, n->owner };
-	enum agora_qs qs = deferred ? agora_db_defer(c, "neg_insert", 13, p, NULL, NULL)
-			   : doc    ? get_json(c, "neg_insert_doc", 13, p, doc, NULL)
-				    : run(c, "neg_insert", 13, p);
+	enum agora_qs qs = agora_db_defer(c, "neg_insert", 13, p, NULL, NULL);
 	free(offer);
 	return qs;
-}
-
-enum agora_qs
-db_neg_insert(PGconn *c, const struct db_neg_new *n, json_t **doc)
-{
-	return neg_insert(c, n, doc, false);
-}
-
-enum agora_qs
-db_neg_add(PGconn *c, const struct db_neg_new *n)
-{
-	return neg_insert(c, n, NULL, true);
 }
 
 enum agora_qs
@@ -254,6 +243,12 @@ db_neg_msg_find(PGconn *c, const char *neg_id, const char *hash, long *status, j
 	return found_row(agora_db_exec(c, "neg_msg_find", 2, p), status, reply);
 }
 
+static struct agora_db_step
+one_param_step(const char *stmt, const char *const *params, PGresult **res)
+{
+	return (struct agora_db_step){ .stmt = stmt, .n = 1, .params = params, .res = res };
+}
+
 enum agora_qs
 db_neg_lock_find(PGconn *c, const char *id, const char *hash, json_t **doc, enum agora_qs *found,
 		 long *status, json_t **reply, struct db_neg_also *also)
@@ -266,10 +261,10 @@ db_neg_lock_find(PGconn *c, const char *id, const char *hash, json_t **doc, enum
 	};
 	size_t n = 2;
 	if (also && also->agreement) {
-		steps[n++] = (struct agora_db_step){ .stmt = "agr_of_neg", .n = 1, .params = p, .res = &res[0] };
+		steps[n++] = one_param_step("agr_of_neg", p, &res[0]);
 	} else if (also && also->new_agreement) {
-		steps[n++] = (struct agora_db_step){ .stmt = "agr_id_lock", .n = 1, .params = a, .res = &res[0] };
-		steps[n++] = (struct agora_db_step){ .stmt = "agr_exists", .n = 1, .params = a, .res = &res[1] };
+		steps[n++] = one_param_step("agr_id_lock", a, &res[0]);
+		steps[n++] = one_param_step("agr_exists", a, &res[1]);
 	}
 	*found = AGORA_QS_NONE;
 	agora_db_exec_steps(c, steps, n);
@@ -280,12 +275,15 @@ db_neg_lock_find(PGconn *c, const char *id, const char *hash, json_t **doc, enum
 		PQclear(msg);
 	bool use = qs == AGORA_QS_ONE && *found == AGORA_QS_NONE;
 	if (also && also->agreement) {
-		also->qs = use ? json_row(res[0], "agr_of_neg", also->agreement, NULL) : AGORA_QS_NONE;
-		res[0] = NULL;
+		also->qs = AGORA_QS_NONE;
+		if (use) {
+			also->qs = json_row(res[0], "agr_of_neg", also->agreement, NULL);
+			res[0] = NULL;	/* cleared */
+		}
 	} else if (also && also->new_agreement) {
-		also->qs = !use ? AGORA_QS_NONE
-			   : agora_db_status(res[0], "agr_id_lock") != AGORA_QS_ONE ? AGORA_QS_HARD_ERROR
-			   : agora_db_status(res[1], "agr_exists");
+		also->qs = !use ? AGORA_QS_NONE : agora_db_status(res[0], "agr_id_lock");
+		if (also->qs == AGORA_QS_ONE)
+			also->qs = agora_db_status(res[1], "agr_exists");
 	}
 	PQclear(res[0]);
 	PQclear(res[1]);
@@ -294,18 +292,27 @@ db_neg_lock_find(PGconn *c, const char *id, const char *hash, json_t **doc, enum
 
 enum agora_qs
 db_neg_request_lookup(PGconn *c, const char *counterpart, const char *pid, const char *offer_id,
-		      const char *dataset_id, json_t **doc, enum agora_qs *offer_found,
-		      json_t **offer)
+		      const char *dataset_id, const json_t *requested, json_t **doc,
+		      enum agora_qs *offer_found, json_t **offer)
 {
-	const char *p[] = { "provider", counterpart, pid }, *q[] = { offer_id, dataset_id };
-	PGresult *neg = NULL, *off = NULL;
+	char *rq = dump(requested);
+	const char *p[] = { "provider", counterpart, pid }, *q[] = { offer_id, dataset_id, rq };
+	PGresult *lock = NULL, *neg = NULL, *off = NULL;
 	struct agora_db_step steps[] = {
+		{ .stmt = "neg_request_lock", .n = 2, .params = p + 1, .res = &lock },
 		{ .stmt = "neg_by_counterpart", .n = 3, .params = p, .res = &neg },
-		{ .stmt = "offer_for_request", .n = 2, .params = q, .res = &off },
+		{ .stmt = "offer_for_request", .n = 3, .params = q, .res = &off },
 	};
 	*offer_found = AGORA_QS_NONE;
-	agora_db_exec_steps(c, steps, dataset_id ? 2 : 1);
-	enum agora_qs qs = json_row(neg, "neg_by_counterpart", doc, NULL);
+	agora_db_exec_steps(c, steps, dataset_id ? 3 : 2);
+	free(rq);
+	/* A deadlock or serialization failure of the lock stays one (retry). */
+	enum agora_qs qs = agora_db_status(lock, "neg_request_lock");
+	PQclear(lock);
+	if (qs == AGORA_QS_ONE)
+		qs = json_row(neg, "neg_by_counterpart", doc, NULL);
+	else
+		PQclear(neg);
 	if (qs == AGORA_QS_NONE && dataset_id)
 		*offer_found = json_row(off, "offer_for_request", offer, NULL);
 	else

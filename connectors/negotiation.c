@@ -232,6 +232,20 @@ negotiation_offer_narrows(const json_t *contract, const json_t *requested)
 	return why;
 }
 
+/* What agree() and send_msg() read of new negotiation n (db_neg_get's
+ * document, less what the database adds), without reading it back;
+ * offer: the requested offer as the database renders it. */
+static json_t *
+new_neg_doc(const struct db_neg_new *n, const json_t *offer)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:O, s:b, s:s, s:s?}",
+			 "id", n->id, "role", n->role, "counterpart", n->counterpart,
+			 "counterpartPid", n->counterpart_pid, "callback", n->callback,
+			 "consumer", n->consumer, "provider", n->provider, "datasetId", n->dataset_id,
+			 "offerId", n->offer_id, "offer", offer, "autoAccept", n->auto_accept,
+			 "state", n->state, "owner", n->owner);
+}
+
 static enum agora_qs
 request_tx(PGconn *db, void *arg)
 {
@@ -245,11 +259,12 @@ request_tx(PGconn *db, void *arg)
 	const char *oid = sget(x->m.offer, "@id"), *target = sget(x->m.offer, "target");
 	/* The offer is read in the same round trip as the look-up of the
 	 * consumerPid (answered only when that finds none; no look-up of an
-	 * overlong or missing id, refused below). */
+	 * overlong or missing id, refused below).  A concurrent identical
+	 * request waits there until this one ends, then finds its answer. */
 	bool lookup = target && strlen(oid) <= 200 && strlen(target) <= 200;
 	enum agora_qs offer_qs;
 	enum agora_qs qs = db_neg_request_lookup(db, x->sender, cpid, oid, lookup ? target : NULL,
-						 &neg, &offer_qs, &offer);
+						 x->m.offer, &neg, &offer_qs, &offer);
 	if (qs < 0)
 		return qs;
 	if (qs == AGORA_QS_ONE) {
@@ -302,13 +317,12 @@ request_tx(PGconn *db, void *arg)
 				.consumer = x->consumer, .provider = x->c->svc.participant_id,
 				.dataset_id = target, .offer_id = oid, .offer = x->m.offer,
 				.auto_accept = aa, .state = "REQUESTED", .owner = sget(offer, "owner") };
-	/* Not deferred: a unique violation is news to act on.  To agree at
-	 * once, the INSERT answers the new row's document (ours, uncommitted:
-	 * as good as locked). */
-	qs = db_neg_insert(db, &n, aa ? &neg : NULL);
+	/* A fresh id, and the consumerPid found free under the lookup's lock:
+	 * no unique index can refuse it, so it goes with the COMMIT. */
+	qs = db_neg_add(db, &n);
+	if (qs == AGORA_QS_ONE && aa)
+		neg = new_neg_doc(&n, json_object_get(offer, "requested"));
 	json_decref(offer);
-	if (qs == AGORA_QS_CONFLICT)	/* a concurrent identical request: retry finds it */
-		return AGORA_QS_RETRY;
 	if (qs != AGORA_QS_ONE)
 		return qs;
 	a->status = 201;
@@ -318,7 +332,7 @@ request_tx(PGconn *db, void *arg)
 		json_decref(neg);
 		return qs;
 	}
-	qs = agree(db, x->c, neg);
+	qs = neg ? agree(db, x->c, neg) : AGORA_QS_HARD_ERROR;
 	json_decref(neg);
 	x->agreed = qs == AGORA_QS_ONE;
 	return qs == AGORA_QS_NONE ? AGORA_QS_HARD_ERROR : qs;

@@ -890,8 +890,9 @@ agreement_msg(const char *ds, const char *ppid, const char *id, const char *aid,
 	return am;
 }
 
-/* One agreement message posted from a thread of its own. */
-struct agreement_post {
+/* One DSP message from the broker, posted from a thread of its own. */
+struct post {
+	struct cfx *c;
 	const char *path;
 	json_t *msg;
 	long status;
@@ -899,14 +900,51 @@ struct agreement_post {
 };
 
 static void *
-agreement_post(void *arg)
+post_thread(void *arg)
 {
-	struct agreement_post *p = arg;
-	struct harness_resp *r = as_broker(&cons, p->path, p->msg);
+	struct post *p = arg;
+	struct harness_resp *r = as_broker(p->c, p->path, p->msg);
 	p->status = r->status;
 	p->body = xstrdup(r->body ? r->body : "");
 	harness_resp_free(r);
 	return NULL;
+}
+
+/* Post p[0] and p[1] (to the same connector) at once: p[0] is held before
+ * its COMMIT (a trigger on the outbox its transaction writes to waits for
+ * a lock of the test's) until p[1] is in its transaction too, waiting —
+ * second_waits counts that — then both finish. */
+static void
+post_racing(struct post p[2], const char *second_waits)
+{
+	PGconn *db = PQconnectdb(p[0].c->db);
+	cr_assert_eq(PQstatus(db), CONNECTION_OK, "%s", PQerrorMessage(db));
+	PGresult *r = PQexec(db, "CREATE FUNCTION test_hold() RETURNS trigger LANGUAGE plpgsql AS"
+				 " $$BEGIN PERFORM pg_advisory_xact_lock_shared(4242); RETURN NEW; END$$;"
+				 " CREATE TRIGGER test_hold BEFORE INSERT ON outbox FOR EACH ROW"
+				 " EXECUTE FUNCTION test_hold(); SELECT pg_advisory_lock(4242)");
+	cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQerrorMessage(db));
+	PQclear(r);
+	const char *waits[] = { "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+				" AND query LIKE 'INSERT INTO outbox%'",
+				second_waits };
+	pthread_t t[2];
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(pthread_create(&t[i], NULL, post_thread, &p[i]), 0);
+		long waiting = 0;
+		for (int k = 0; k < 250 && !waiting; k++) {
+			usleep(20000);
+			waiting = harness_db_count(p[0].c->db, waits[i]);
+		}
+		cr_assert_eq(waiting, 1, "message %d waits", i);
+	}
+	r = PQexec(db, "SELECT pg_advisory_unlock(4242)");
+	PQclear(r);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	r = PQexec(db, "DROP TRIGGER test_hold ON outbox");
+	PQclear(r);
+	PQfinish(db);
 }
 
 /* An agreement whose id another negotiation stored is refused (400
@@ -942,45 +980,12 @@ Test(negotiation, consumer_agreement_id_taken)
 	cr_assert_null(json_object_get(neg, "agreementId"));
 	json_decref(neg);
 
-	/* At once: the first is held before its COMMIT (a trigger on the
-	 * outbox its verification goes to waits for a lock of the test's)
-	 * while the second arrives; the second waits for the first and is
-	 * refused, not failed. */
-	PGconn *db = PQconnectdb(cons.db);
-	cr_assert_eq(PQstatus(db), CONNECTION_OK, "%s", PQerrorMessage(db));
-	PGresult *lr = PQexec(db, "CREATE FUNCTION test_hold() RETURNS trigger LANGUAGE plpgsql AS"
-				  " $$BEGIN PERFORM pg_advisory_xact_lock_shared(4242); RETURN NEW; END$$;"
-				  " CREATE TRIGGER test_hold BEFORE INSERT ON outbox FOR EACH ROW"
-				  " EXECUTE FUNCTION test_hold(); SELECT pg_advisory_lock(4242)");
-	cr_assert_eq(PQresultStatus(lr), PGRES_TUPLES_OK, "%s", PQerrorMessage(db));
-	PQclear(lr);
-	struct agreement_post p[2] = { { path[2], am[2], 0, NULL }, { path[3], am[3], 0, NULL } };
-	/* What each waits for: the first on the outbox, the second on the
-	 * first (whatever holds it back: a lock on the agreement id, or the
-	 * first's uncommitted row). */
-	static const char *const waits[] = {
-		"SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-		" AND query LIKE 'INSERT INTO outbox%'",
-		"SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-		" AND query LIKE '%agreement%'",
-	};
-	pthread_t t[2];
-	for (int i = 0; i < 2; i++) {
-		cr_assert_eq(pthread_create(&t[i], NULL, agreement_post, &p[i]), 0);
-		long waiting = 0;
-		for (int k = 0; k < 250 && !waiting; k++) {
-			usleep(20000);
-			waiting = harness_db_count(cons.db, waits[i]);
-		}
-		cr_assert_eq(waiting, 1, "post %d waits", i);
-	}
-	lr = PQexec(db, "SELECT pg_advisory_unlock(4242)");
-	PQclear(lr);
-	for (int i = 0; i < 2; i++)
-		pthread_join(t[i], NULL);
-	lr = PQexec(db, "DROP TRIGGER test_hold ON outbox");
-	PQclear(lr);
-	PQfinish(db);
+	/* At once: the second waits for the first (for a lock on the
+	 * agreement id, or the first's uncommitted row) and is refused, not
+	 * failed. */
+	struct post p[2] = { { &cons, path[2], am[2], 0, NULL }, { &cons, path[3], am[3], 0, NULL } };
+	post_racing(p, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+		       " AND query LIKE '%agreement%'");
 	cr_assert_eq(p[0].status, 200, "%s", p[0].body);
 	cr_assert_eq(p[1].status, 400, "%s", p[1].body);
 	json_t *e = json_loads(p[1].body, 0, NULL);
@@ -1001,6 +1006,34 @@ Test(negotiation, consumer_agreement_id_taken)
 	for (int i = 0; i < 2; i++)
 		free(p[i].body);
 	json_decref(rq);
+	free(ds);
+	free(offer);
+}
+
+/* The same request twice at once: the second waits for the first and gets
+ * its answer; one negotiation, one agreement. */
+Test(negotiation, provider_identical_requests_at_once)
+{
+	char *ds, *offer;
+	publish(&prov, true, &ds, &offer);
+	json_t *req = request_msg("urn:uuid:leg-twice", ds, offer, BUYER);
+	struct post p[2] = { { &prov, "/dsp/negotiations/request", req, 0, NULL },
+			     { &prov, "/dsp/negotiations/request", req, 0, NULL } };
+	/* The second waits for a lock on the consumerPid, or for the first's
+	 * uncommitted row. */
+	post_racing(p, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+		       " AND (query LIKE '%agora-request%' OR query LIKE 'INSERT INTO negotiations%')");
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(p[i].status, 201, "%s", p[i].body);
+	json_t *a = json_loads(p[0].body, 0, NULL), *b = json_loads(p[1].body, 0, NULL);
+	cr_assert(json_equal(a, b), "%s / %s", p[0].body, p[1].body);
+	cr_assert_eq(harness_db_count(prov.db, "SELECT count(*) FROM negotiations"), 1);
+	cr_assert_eq(harness_db_count(prov.db, "SELECT count(*) FROM agreements"), 1);
+	json_decref(a);
+	json_decref(b);
+	for (int i = 0; i < 2; i++)
+		free(p[i].body);
+	json_decref(req);
 	free(ds);
 	free(offer);
 }
