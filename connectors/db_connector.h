@@ -117,13 +117,15 @@ enum agora_qs db_neg_update(PGconn *c, const char *id, const char *state, const 
  * (agora_db_defer): ONE, and a failure shows there. */
 enum agora_qs db_neg_msg_insert(PGconn *c, const char *neg_id, const char *direction, const char *type,
 				const char *hash, long status, const json_t *reply, const json_t *body);
-/* Outside agora_db_tx (the outbox's transaction), for negotiation id
- * (locked): db_neg_update to state with counterpart_pid, and the history
- * row of the acknowledgement that named it (direction "in", type
- * "ContractNegotiation", status, reply), in one round trip.  The UPDATE's
- * status (CONFLICT on a pid already taken), else the INSERT's. */
-enum agora_qs db_neg_acknowledged(PGconn *c, const char *id, const char *state,
-				  const char *counterpart_pid, long status, const json_t *reply);
+/* Outside agora_db_tx (the outbox's transaction), for an acknowledgement
+ * (status, reply) naming the counterpart's pid: lock negotiation id
+ * (db_neg_get with lock, *doc as it was) and, when it does not know the
+ * pid yet, set it (db_neg_update to the same state) and write the history
+ * row of the acknowledgement (direction "in", type
+ * "ContractNegotiation"), in one round trip.  The lock's status, or the
+ * error of the writes (*doc then NULL; CONFLICT on a pid already taken). */
+enum agora_qs db_neg_lock_acknowledged(PGconn *c, const char *id, const char *counterpart_pid,
+				       long status, const json_t *reply, json_t **doc);
 /* What db_neg_lock_find reads besides, in the same round trip: at most
  * one of agreement and new_agreement. */
 struct db_neg_also {

@@ -46,6 +46,14 @@ const struct agora_stmt db_negotiation_stmts[] = {
 	{ "neg_msg_insert",
 	  "INSERT INTO negotiation_messages (negotiation_id, direction, type, body_hash, status, reply,"
 	  " body) VALUES ($1, $2, $3, $4, $5::int, $6::jsonb, $7::jsonb)" },
+	/* An acknowledgement naming the counterpart's pid $2: neg_update to the
+	 * same state with it, and its history row, when the pid is not known
+	 * yet (else nothing). */
+	{ "neg_ack",
+	  "WITH u AS (UPDATE negotiations SET counterpart_pid = $2, updated_at = now()"
+	  " WHERE id = $1 AND counterpart_pid IS NULL RETURNING id)"
+	  " INSERT INTO negotiation_messages (negotiation_id, direction, type, status, body)"
+	  " SELECT id, 'in', 'ContractNegotiation', $3::int, $4::jsonb FROM u" },
 	{ "neg_msg_find",
 	  "SELECT status, reply::text FROM negotiation_messages WHERE negotiation_id = $1"
 	  " AND direction = 'in' AND body_hash = $2" },
@@ -215,24 +223,27 @@ db_neg_msg_insert(PGconn *c, const char *neg_id, const char *direction, const ch
 }
 
 enum agora_qs
-db_neg_acknowledged(PGconn *c, const char *id, const char *state, const char *counterpart_pid,
-		    long status, const json_t *reply)
+db_neg_lock_acknowledged(PGconn *c, const char *id, const char *counterpart_pid, long status,
+			 const json_t *reply, json_t **doc)
 {
-	const char *u[] = { id, state, counterpart_pid, NULL, NULL, NULL };
 	struct msg_params m;
 	msg_params(&m, id, "in", "ContractNegotiation", NULL, status, NULL, reply);
-	PGresult *ru = NULL, *rm = NULL;
+	const char *p[] = { id }, *q[] = { id, counterpart_pid, m.p[4], m.p[6] };
+	PGresult *neg = NULL, *ack = NULL;
 	struct agora_db_step steps[] = {
-		{ .stmt = "neg_update", .n = 6, .params = u, .res = &ru },
-		{ .stmt = "neg_msg_insert", .n = 7, .params = m.p, .res = &rm },
+		{ .stmt = "neg_lock", .n = 1, .params = p, .res = &neg },
+		{ .stmt = "neg_ack", .n = 4, .params = q, .res = &ack },
 	};
 	agora_db_exec_steps(c, steps, 2);
 	msg_params_free(&m);
-	enum agora_qs qs = agora_db_status(ru, "neg_update");
-	if (qs == AGORA_QS_ONE)	/* else skipped */
-		qs = agora_db_status(rm, "neg_msg_insert");
-	PQclear(ru);
-	PQclear(rm);
+	enum agora_qs qs = json_row(neg, "neg_lock", doc, NULL);
+	enum agora_qs qa = qs == AGORA_QS_ONE ? agora_db_status(ack, "neg_ack") : qs;
+	PQclear(ack);
+	if (qa < 0 || qa == AGORA_QS_CONFLICT) {
+		json_decref(*doc);
+		*doc = NULL;
+		return qa;
+	}
 	return qs;
 }
 

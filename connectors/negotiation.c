@@ -787,20 +787,26 @@ negotiation_on_result(void *ctx, PGconn *db, const char *kind, const char *ref, 
 	 * no need to lock and read the negotiation (most deliveries). */
 	if (outcome == AGORA_OUTBOX_DELIVERED && !request)
 		return;
-	if (!ref || db_neg_get(db, ref, true, &neg) != AGORA_QS_ONE)
+	if (!ref)
 		return;
-	enum agora_dsp_state state;
-	agora_dsp_state_from_name(sget(neg, "state"), &state);
 	struct agora_dsp_reply rp;
 	char err[256];
 	bool parsed = reply && agora_dsp_parse_reply(reply, &rp, err, sizeof err) == 0;
+	/* An acknowledgement naming the providerPid is recorded in the round
+	 * trip of the lock (a failure fails the outbox's transaction). */
+	bool ack = request && outcome == AGORA_OUTBOX_DELIVERED && parsed && !rp.is_error &&
+		   rp.provider_pid;
+	if ((ack ? db_neg_lock_acknowledged(db, ref, rp.provider_pid, status, reply, &neg)
+		 : db_neg_get(db, ref, true, &neg)) != AGORA_QS_ONE)
+		return;
+	enum agora_dsp_state state;
+	agora_dsp_state_from_name(sget(neg, "state"), &state);
 	if (request && outcome == AGORA_OUTBOX_DELIVERED) {
-		if (!parsed || rp.is_error || !rp.provider_pid) {
+		if (!ack) {
 			agora_logf(AGORA_LOG_WARN, "negotiation", "%s: the broker's acknowledgement is unusable: %s",
 				   ref, parsed ? "no providerPid" : "not a ContractNegotiation");
 		} else if (!sget(neg, "counterpartPid")) {
-			/* One round trip (a failure fails the outbox's transaction). */
-			db_neg_acknowledged(db, ref, sget(neg, "state"), rp.provider_pid, status, reply);
+			/* Learnt just now (db_neg_lock_acknowledged). */
 			if (state == AGORA_DSP_STATE_TERMINATED) {
 				/* Terminated before the broker named its pid: tell it now. */
 				json_object_set_new(neg, "counterpartPid", json_string(rp.provider_pid));
