@@ -83,12 +83,28 @@ struct db_neg_new {
 	bool auto_accept;
 	const char *state, *owner;
 };
-enum agora_qs db_neg_insert(PGconn *c, const struct db_neg_new *n);
+/* Store a negotiation no unique index can refuse: a fresh id, and
+ * no counterpart pid yet or one no other transaction can store meanwhile
+ * (found free under db_neg_request_lookup's lock).  Inside agora_db_tx it
+ * goes with the transaction's next round trip (agora_db_defer) — ONE,
+ * and a failure fails that round trip and the transaction. */
+enum agora_qs db_neg_add(PGconn *c, const struct db_neg_new *n);
 /* One negotiation (lock: FOR UPDATE, inside a transaction). */
 enum agora_qs db_neg_get(PGconn *c, const char *id, bool lock, json_t **doc);
-/* The negotiation of role whose counterpart calls it pid (locked). */
-enum agora_qs db_neg_by_counterpart(PGconn *c, const char *role, const char *counterpart,
-				    const char *pid, json_t **doc);
+/* A provider's look-ups for an incoming request, in one round trip:
+ * first a transaction-scoped advisory lock on (counterpart, pid), which
+ * waits for any other transaction storing a negotiation for them; then the
+ * negotiation whose counterpart calls it pid (locked; the status
+ * returned: under that lock, NONE means no other transaction can store
+ * one before ours ends); and, when dataset_id is not NULL and there is no
+ * such negotiation, the offer offer_id if it covers dataset dataset_id
+ * ({autoAccept, contract (the contract policy), owner, requested (the
+ * requested offer as the negotiation stores it)}: *offer, its status in
+ * *offer_found, else NONE). */
+enum agora_qs db_neg_request_lookup(PGconn *c, const char *counterpart, const char *pid,
+				    const char *offer_id, const char *dataset_id,
+				    const json_t *requested, json_t **doc,
+				    enum agora_qs *offer_found, json_t **offer);
 /* Set state; counterpart_pid only when still NULL; agreement_id, code and
  * reason when not NULL.  Inside agora_db_tx, for a row the transaction has
  * locked: without counterpart_pid the UPDATE goes with the transaction's
@@ -101,22 +117,52 @@ enum agora_qs db_neg_update(PGconn *c, const char *id, const char *state, const 
  * (agora_db_defer): ONE, and a failure shows there. */
 enum agora_qs db_neg_msg_insert(PGconn *c, const char *neg_id, const char *direction, const char *type,
 				const char *hash, long status, const json_t *reply, const json_t *body);
+/* Outside agora_db_tx (the outbox's transaction), for an acknowledgement
+ * (status, reply) naming the counterpart's pid: lock negotiation id
+ * (db_neg_get with lock, *doc as it was) and, when it does not know the
+ * pid yet, set it (db_neg_update to the same state) and write the history
+ * row of the acknowledgement (direction "in", type
+ * "ContractNegotiation"), in one round trip.  The lock's status, or the
+ * error of the writes (*doc then NULL; CONFLICT on a pid already taken). */
+enum agora_qs db_neg_lock_acknowledged(PGconn *c, const char *id, const char *counterpart_pid,
+				       long status, const json_t *reply, json_t **doc);
+/* What db_neg_lock_find reads besides, in the same round trip: at most
+ * one of agreement and new_agreement. */
+struct db_neg_also {
+	/* Not NULL: the agreement the negotiation names (db_agreement_get's
+	 * document) into *agreement; its status into qs (NONE when it names
+	 * none). */
+	json_t **agreement;
+	/* Not NULL: an agreement id about to be stored.  Waits for the other
+	 * transactions that would store it (a transaction-scoped advisory
+	 * lock), then qs is ONE when it is stored already, else NONE. */
+	const char *new_agreement;
+	enum agora_qs qs;
+};
 /* Lock negotiation id (db_neg_get with lock) and look up the answer given
  * to an earlier incoming message with this body hash (db_neg_msg_find,
  * into *found, status and reply), in one round trip: the look-up runs
  * after the lock is granted, so it sees what a concurrent identical
- * message committed meanwhile.  Returns the lock's status (*found is NONE
- * unless it is ONE). */
+ * message committed meanwhile.  also, when not NULL, adds its reads to
+ * that round trip, after the lock too (also->qs is NONE, and *agreement
+ * unset, unless the lock is ONE and *found NONE).  Returns the lock's
+ * status (*found is NONE unless it is ONE). */
 enum agora_qs db_neg_lock_find(PGconn *c, const char *id, const char *hash, json_t **doc,
-			       enum agora_qs *found, long *status, json_t **reply);
+			       enum agora_qs *found, long *status, json_t **reply,
+			       struct db_neg_also *also);
 /* The answer given to an earlier incoming message with this body hash. */
 enum agora_qs db_neg_msg_find(PGconn *c, const char *neg_id, const char *hash, long *status,
 			      json_t **reply);
 enum agora_qs db_neg_list(const char *state, const char *role, const char *after, int limit,
 			  json_t **out);
 enum agora_qs db_neg_history(const char *id, json_t **out);
-enum agora_qs db_agreement_insert(PGconn *c, const char *id, const char *neg_id,
-				  const json_t *agreement, const json_t *signatures);
+/* Store an agreement of negotiation neg_id (locked by the transaction,
+ * and with none yet) whose id no other transaction can store meanwhile: a
+ * fresh one, or one found absent under db_neg_lock_find's advisory lock
+ * (new_agreement).  No unique index can refuse it, so inside agora_db_tx
+ * it goes with the next round trip, like db_neg_add. */
+enum agora_qs db_agreement_add(PGconn *c, const char *id, const char *neg_id,
+			       const json_t *agreement, const json_t *signatures);
 /* Replace signatures and/or set the receipt (NULL: keep).  Inside
  * agora_db_tx it goes with the transaction's next round trip, like
  * db_neg_update: ONE, and no such agreement fails the transaction. */
@@ -128,9 +174,5 @@ enum agora_qs db_agreement_get(PGconn *c, const char *id, json_t **doc, char **o
 enum agora_qs db_agreement_list(const char *after, int limit, json_t **out);
 /* NONE when it is unknown or already revoked. */
 enum agora_qs db_agreement_revoke(PGconn *c, const char *id);
-/* The offer offer_id if it covers dataset dataset_id: {autoAccept,
- * contract (the contract policy), owner}. */
-enum agora_qs db_offer_for_request(PGconn *c, const char *offer_id, const char *dataset_id,
-				   json_t **out);
 
 #endif

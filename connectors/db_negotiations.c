@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* The internal document of one negotiation (every column). */
 #define NEG_DOC \
@@ -45,6 +46,14 @@ const struct agora_stmt db_negotiation_stmts[] = {
 	{ "neg_msg_insert",
 	  "INSERT INTO negotiation_messages (negotiation_id, direction, type, body_hash, status, reply,"
 	  " body) VALUES ($1, $2, $3, $4, $5::int, $6::jsonb, $7::jsonb)" },
+	/* An acknowledgement naming the counterpart's pid $2: neg_update to the
+	 * same state with it, and its history row, when the pid is not known
+	 * yet (else nothing). */
+	{ "neg_ack",
+	  "WITH u AS (UPDATE negotiations SET counterpart_pid = $2, updated_at = now()"
+	  " WHERE id = $1 AND counterpart_pid IS NULL RETURNING id)"
+	  " INSERT INTO negotiation_messages (negotiation_id, direction, type, status, body)"
+	  " SELECT id, 'in', 'ContractNegotiation', $3::int, $4::jsonb FROM u" },
 	{ "neg_msg_find",
 	  "SELECT status, reply::text FROM negotiation_messages WHERE negotiation_id = $1"
 	  " AND direction = 'in' AND body_hash = $2" },
@@ -68,6 +77,17 @@ const struct agora_stmt db_negotiation_stmts[] = {
 	{ "agr_get",
 	  "SELECT " AGR_DOC "::text, n.owner FROM agreements a JOIN negotiations n"
 	  " ON n.id = a.negotiation_id WHERE a.id = $1" },
+	/* Serialises the transactions that would store agreement $1 (rx_tx
+	 * takes it after its negotiation's row lock, and no other lock after
+	 * it), so that agr_exists after it sees the one that did. */
+	{ "agr_id_lock",
+	  "SELECT pg_advisory_xact_lock(hashtextextended('agora-agreement:' || $1, 0))" },
+	{ "agr_exists", "SELECT 1 FROM agreements WHERE id = $1" },
+	/* The agreement a negotiation names (agr_get by the negotiation's
+	 * agreement_id), for a pipeline that reads it after locking that. */
+	{ "agr_of_neg",
+	  "SELECT " AGR_DOC "::text, n.owner FROM negotiations n JOIN agreements a"
+	  " ON a.id = n.agreement_id WHERE n.id = $1" },
 	{ "agr_list",
 	  "SELECT coalesce(jsonb_agg(doc ORDER BY id), '[]')::text FROM (SELECT a.id, " AGR_DOC " AS doc"
 	  " FROM agreements a JOIN negotiations n ON n.id = a.negotiation_id"
@@ -75,9 +95,17 @@ const struct agora_stmt db_negotiation_stmts[] = {
 	{ "agr_revoke",
 	  "UPDATE agreements SET status = 'revoked', revoked_at = now() WHERE id = $1"
 	  " AND status = 'active'" },
+	/* Serialises the transactions that would store a provider negotiation
+	 * for counterpart $1's pid $2 (request_tx takes it first), so that
+	 * neg_by_counterpart after it sees the one that did. */
+	{ "neg_request_lock",
+	  "SELECT pg_advisory_xact_lock(hashtextextended('agora-request:' || $1 || ' ' || $2, 0))" },
+	/* With the requested offer $3 as negotiations.offer will hold it
+	 * (jsonb's rendering), for the negotiation's document. */
 	{ "offer_for_request",
 	  "SELECT jsonb_build_object('autoAccept', o.auto_accept, 'contract', cp.policy,"
-	  " 'owner', o.owner)::text FROM offers o JOIN policies cp ON cp.id = o.contract_policy_id"
+	  " 'owner', o.owner, 'requested', $3::jsonb)::text FROM offers o"
+	  " JOIN policies cp ON cp.id = o.contract_policy_id"
 	  " JOIN datasets d ON d.id = $2 WHERE o.id = $1"
 	  " AND offer_covers(o.selector, d.id, d.keyword, d.theme)" },
 	{ NULL, NULL }
@@ -130,13 +158,13 @@ dump(const json_t *v)
 }
 
 enum agora_qs
-db_neg_insert(PGconn *c, const struct db_neg_new *n)
+db_neg_add(PGconn *c, const struct db_neg_new *n)
 {
 	char *offer = dump(n->offer);
 	const char *p[] = { n->id, n->role, n->counterpart, n->counterpart_pid, n->callback,
 			    n->consumer, n->provider, n->dataset_id, n->offer_id, offer,
 			    n->auto_accept ? "true" : "false", n->state, n->owner };
-	enum agora_qs qs = run(c, "neg_insert", 13, p);
+	enum agora_qs qs = agora_db_defer(c, "neg_insert", 13, p, NULL, NULL);
 	free(offer);
 	return qs;
 }
@@ -146,14 +174,6 @@ db_neg_get(PGconn *c, const char *id, bool lock, json_t **doc)
 {
 	const char *p[] = { id };
 	return get_json(c, lock ? "neg_lock" : "neg_get", 1, p, doc, NULL);
-}
-
-enum agora_qs
-db_neg_by_counterpart(PGconn *c, const char *role, const char *counterpart, const char *pid,
-		      json_t **doc)
-{
-	const char *p[] = { role, counterpart, pid };
-	return get_json(c, "neg_by_counterpart", 3, p, doc, NULL);
 }
 
 enum agora_qs
@@ -168,17 +188,62 @@ db_neg_update(PGconn *c, const char *id, const char *state, const char *counterp
 	return run(c, "neg_update", 6, p);
 }
 
+/* neg_msg_insert's parameters (p[5], p[6] and st the caller's to free). */
+struct msg_params {
+	char st[24];
+	const char *p[7];
+};
+
+static void
+msg_params(struct msg_params *m, const char *neg_id, const char *direction, const char *type,
+	   const char *hash, long status, const json_t *reply, const json_t *body)
+{
+	snprintf(m->st, sizeof m->st, "%ld", status);
+	const char *p[] = { neg_id, direction, type, hash, status ? m->st : NULL, dump(reply),
+			    dump(body) };
+	memcpy(m->p, p, sizeof p);
+}
+
+static void
+msg_params_free(struct msg_params *m)
+{
+	free((char *)m->p[5]);
+	free((char *)m->p[6]);
+}
+
 enum agora_qs
 db_neg_msg_insert(PGconn *c, const char *neg_id, const char *direction, const char *type,
 		  const char *hash, long status, const json_t *reply, const json_t *body)
 {
-	char st[24];
-	snprintf(st, sizeof st, "%ld", status);
-	char *rj = dump(reply), *bj = dump(body);
-	const char *p[] = { neg_id, direction, type, hash, status ? st : NULL, rj, bj };
-	enum agora_qs qs = agora_db_defer(c, "neg_msg_insert", 7, p, NULL, NULL);
-	free(rj);
-	free(bj);
+	struct msg_params m;
+	msg_params(&m, neg_id, direction, type, hash, status, reply, body);
+	enum agora_qs qs = agora_db_defer(c, "neg_msg_insert", 7, m.p, NULL, NULL);
+	msg_params_free(&m);
+	return qs;
+}
+
+enum agora_qs
+db_neg_lock_acknowledged(PGconn *c, const char *id, const char *counterpart_pid, long status,
+			 const json_t *reply, json_t **doc)
+{
+	struct msg_params m;
+	msg_params(&m, id, "in", "ContractNegotiation", NULL, status, NULL, reply);
+	const char *p[] = { id }, *q[] = { id, counterpart_pid, m.p[4], m.p[6] };
+	PGresult *neg = NULL, *ack = NULL;
+	struct agora_db_step steps[] = {
+		{ .stmt = "neg_lock", .n = 1, .params = p, .res = &neg },
+		{ .stmt = "neg_ack", .n = 4, .params = q, .res = &ack },
+	};
+	agora_db_exec_steps(c, steps, 2);
+	msg_params_free(&m);
+	enum agora_qs qs = json_row(neg, "neg_lock", doc, NULL);
+	enum agora_qs qa = qs == AGORA_QS_ONE ? agora_db_status(ack, "neg_ack") : qs;
+	PQclear(ack);
+	if (qa < 0 || qa == AGORA_QS_CONFLICT) {
+		json_decref(*doc);
+		*doc = NULL;
+		return qa;
+	}
 	return qs;
 }
 
@@ -189,23 +254,80 @@ db_neg_msg_find(PGconn *c, const char *neg_id, const char *hash, long *status, j
 	return found_row(agora_db_exec(c, "neg_msg_find", 2, p), status, reply);
 }
 
+static struct agora_db_step
+one_param_step(const char *stmt, const char *const *params, PGresult **res)
+{
+	return (struct agora_db_step){ .stmt = stmt, .n = 1, .params = params, .res = res };
+}
+
 enum agora_qs
 db_neg_lock_find(PGconn *c, const char *id, const char *hash, json_t **doc, enum agora_qs *found,
-		 long *status, json_t **reply)
+		 long *status, json_t **reply, struct db_neg_also *also)
 {
-	const char *p[] = { id }, *q[] = { id, hash };
-	PGresult *neg = NULL, *msg = NULL;
-	struct agora_db_step steps[] = {
+	const char *p[] = { id }, *q[] = { id, hash }, *a[] = { also ? also->new_agreement : NULL };
+	PGresult *neg = NULL, *msg = NULL, *res[2] = { NULL, NULL };
+	struct agora_db_step steps[4] = {
 		{ .stmt = "neg_lock", .n = 1, .params = p, .res = &neg },
 		{ .stmt = "neg_msg_find", .n = 2, .params = q, .res = &msg },
 	};
+	size_t n = 2;
+	if (also && also->agreement) {
+		steps[n++] = one_param_step("agr_of_neg", p, &res[0]);
+	} else if (also && also->new_agreement) {
+		steps[n++] = one_param_step("agr_id_lock", a, &res[0]);
+		steps[n++] = one_param_step("agr_exists", a, &res[1]);
+	}
 	*found = AGORA_QS_NONE;
-	agora_db_exec_steps(c, steps, 2);
+	agora_db_exec_steps(c, steps, n);
 	enum agora_qs qs = json_row(neg, "neg_lock", doc, NULL);
 	if (qs == AGORA_QS_ONE)
 		*found = found_row(msg, status, reply);
 	else
 		PQclear(msg);
+	bool use = qs == AGORA_QS_ONE && *found == AGORA_QS_NONE;
+	if (also && also->agreement) {
+		also->qs = AGORA_QS_NONE;
+		if (use) {
+			also->qs = json_row(res[0], "agr_of_neg", also->agreement, NULL);
+			res[0] = NULL;	/* cleared */
+		}
+	} else if (also && also->new_agreement) {
+		also->qs = !use ? AGORA_QS_NONE : agora_db_status(res[0], "agr_id_lock");
+		if (also->qs == AGORA_QS_ONE)
+			also->qs = agora_db_status(res[1], "agr_exists");
+	}
+	PQclear(res[0]);
+	PQclear(res[1]);
+	return qs;
+}
+
+enum agora_qs
+db_neg_request_lookup(PGconn *c, const char *counterpart, const char *pid, const char *offer_id,
+		      const char *dataset_id, const json_t *requested, json_t **doc,
+		      enum agora_qs *offer_found, json_t **offer)
+{
+	char *rq = dump(requested);
+	const char *p[] = { "provider", counterpart, pid }, *q[] = { offer_id, dataset_id, rq };
+	PGresult *lock = NULL, *neg = NULL, *off = NULL;
+	struct agora_db_step steps[] = {
+		{ .stmt = "neg_request_lock", .n = 2, .params = p + 1, .res = &lock },
+		{ .stmt = "neg_by_counterpart", .n = 3, .params = p, .res = &neg },
+		{ .stmt = "offer_for_request", .n = 3, .params = q, .res = &off },
+	};
+	*offer_found = AGORA_QS_NONE;
+	agora_db_exec_steps(c, steps, dataset_id ? 3 : 2);
+	free(rq);
+	/* A deadlock or serialization failure of the lock stays one (retry). */
+	enum agora_qs qs = agora_db_status(lock, "neg_request_lock");
+	PQclear(lock);
+	if (qs == AGORA_QS_ONE)
+		qs = json_row(neg, "neg_by_counterpart", doc, NULL);
+	else
+		PQclear(neg);
+	if (qs == AGORA_QS_NONE && dataset_id)
+		*offer_found = json_row(off, "offer_for_request", offer, NULL);
+	else
+		PQclear(off);
 	return qs;
 }
 
@@ -241,12 +363,12 @@ db_neg_history(const char *id, json_t **out)
 }
 
 enum agora_qs
-db_agreement_insert(PGconn *c, const char *id, const char *neg_id, const json_t *agreement,
-		    const json_t *signatures)
+db_agreement_add(PGconn *c, const char *id, const char *neg_id, const json_t *agreement,
+		 const json_t *signatures)
 {
 	char *a = dump(agreement), *s = dump(signatures);
 	const char *p[] = { id, neg_id, a, s };
-	enum agora_qs qs = run(c, "agr_insert", 4, p);
+	enum agora_qs qs = agora_db_defer(c, "agr_insert", 4, p, NULL, NULL);
 	free(a);
 	free(s);
 	return qs;
@@ -296,11 +418,4 @@ db_agreement_revoke(PGconn *c, const char *id)
 		qs = AGORA_QS_NONE;
 	PQclear(r);
 	return qs;
-}
-
-enum agora_qs
-db_offer_for_request(PGconn *c, const char *offer_id, const char *dataset_id, json_t **out)
-{
-	const char *p[] = { offer_id, dataset_id };
-	return get_json(c, "offer_for_request", 2, p, out, NULL);
 }

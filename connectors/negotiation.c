@@ -164,7 +164,9 @@ agree(PGconn *db, const struct connector *c, const json_t *neg)
 		goto out;
 	sigs = json_pack("[O]", sig);
 	const char *id = sget(neg, "id"), *cpid = sget(neg, "counterpartPid");
-	if ((qs = db_agreement_insert(db, aid, id, agreement, sigs)) != AGORA_QS_ONE)
+	/* A fresh id, and neg has no agreement yet (REQUESTED): no unique
+	 * index can refuse it, so it goes with the COMMIT. */
+	if ((qs = db_agreement_add(db, aid, id, agreement, sigs)) != AGORA_QS_ONE)
 		goto out;
 	if ((qs = db_neg_update(db, id, agora_dsp_state_name(to), NULL, aid, NULL, NULL)) != AGORA_QS_ONE)
 		goto out;
@@ -230,6 +232,20 @@ negotiation_offer_narrows(const json_t *contract, const json_t *requested)
 	return why;
 }
 
+/* What agree() and send_msg() read of new negotiation n (db_neg_get's
+ * document, less what the database adds), without reading it back;
+ * offer: the requested offer as the database renders it. */
+static json_t *
+new_neg_doc(const struct db_neg_new *n, const json_t *offer)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:O, s:b, s:s, s:s?}",
+			 "id", n->id, "role", n->role, "counterpart", n->counterpart,
+			 "counterpartPid", n->counterpart_pid, "callback", n->callback,
+			 "consumer", n->consumer, "provider", n->provider, "datasetId", n->dataset_id,
+			 "offerId", n->offer_id, "offer", offer, "autoAccept", n->auto_accept,
+			 "state", n->state, "owner", n->owner);
+}
+
 static enum agora_qs
 request_tx(PGconn *db, void *arg)
 {
@@ -240,7 +256,15 @@ request_tx(PGconn *db, void *arg)
 	a->body = NULL;
 	x->agreed = false;
 	json_t *neg = NULL, *offer = NULL;
-	enum agora_qs qs = db_neg_by_counterpart(db, "provider", x->sender, cpid, &neg);
+	const char *oid = sget(x->m.offer, "@id"), *target = sget(x->m.offer, "target");
+	/* The offer is read in the same round trip as the look-up of the
+	 * consumerPid (answered only when that finds none; no look-up of an
+	 * overlong or missing id, refused below).  A concurrent identical
+	 * request waits there until this one ends, then finds its answer. */
+	bool lookup = target && strlen(oid) <= 200 && strlen(target) <= 200;
+	enum agora_qs offer_qs;
+	enum agora_qs qs = db_neg_request_lookup(db, x->sender, cpid, oid, lookup ? target : NULL,
+						 x->m.offer, &neg, &offer_qs, &offer);
 	if (qs < 0)
 		return qs;
 	if (qs == AGORA_QS_ONE) {
@@ -260,7 +284,6 @@ request_tx(PGconn *db, void *arg)
 		json_decref(neg);
 		return qs < 0 ? qs : AGORA_QS_NONE;
 	}
-	const char *oid = sget(x->m.offer, "@id"), *target = sget(x->m.offer, "target");
 	if (!target) {
 		answer_error(a, 400, x->refused_pid, cpid, "invalid_offer", "the offer has no target");
 		return AGORA_QS_NONE;
@@ -269,11 +292,10 @@ request_tx(PGconn *db, void *arg)
 	if (assigner && strcmp(assigner, x->c->svc.participant_id) != 0) {
 		answer_error(a, 400, x->refused_pid, cpid, "invalid_offer", "the offer's assigner is not %s",
 			     x->c->svc.participant_id);
+		json_decref(offer);
 		return AGORA_QS_NONE;
 	}
-	qs = strlen(oid) <= 200 && strlen(target) <= 200 ? db_offer_for_request(db, oid, target, &offer)
-							 : AGORA_QS_NONE;
-	if (qs < 0)
+	if ((qs = offer_qs) < 0)
 		return qs;
 	if (qs == AGORA_QS_NONE) {
 		answer_error(a, 400, x->refused_pid, cpid, "unknown_offer",
@@ -295,20 +317,22 @@ request_tx(PGconn *db, void *arg)
 				.consumer = x->consumer, .provider = x->c->svc.participant_id,
 				.dataset_id = target, .offer_id = oid, .offer = x->m.offer,
 				.auto_accept = aa, .state = "REQUESTED", .owner = sget(offer, "owner") };
-	qs = db_neg_insert(db, &n);
+	/* A fresh id, and the consumerPid found free under the lookup's lock:
+	 * no unique index can refuse it, so it goes with the COMMIT. */
+	qs = db_neg_add(db, &n);
+	if (qs == AGORA_QS_ONE && aa)
+		neg = new_neg_doc(&n, json_object_get(offer, "requested"));
 	json_decref(offer);
-	if (qs == AGORA_QS_CONFLICT)	/* a concurrent identical request: retry finds it */
-		return AGORA_QS_RETRY;
 	if (qs != AGORA_QS_ONE)
 		return qs;
 	a->status = 201;
 	a->body = agora_dsp_negotiation_new(id, cpid, AGORA_DSP_STATE_REQUESTED);
 	qs = db_neg_msg_insert(db, id, "in", "ContractRequestMessage", x->hash, 201, a->body, x->body);
-	if (qs != AGORA_QS_ONE || !aa)
+	if (qs != AGORA_QS_ONE || !aa) {
+		json_decref(neg);
 		return qs;
-	if ((qs = db_neg_get(db, id, true, &neg)) != AGORA_QS_ONE)
-		return qs < 0 ? qs : AGORA_QS_HARD_ERROR;
-	qs = agree(db, x->c, neg);
+	}
+	qs = neg ? agree(db, x->c, neg) : AGORA_QS_HARD_ERROR;
 	json_decref(neg);
 	x->agreed = qs == AGORA_QS_ONE;
 	return qs == AGORA_QS_NONE ? AGORA_QS_HARD_ERROR : qs;
@@ -384,10 +408,12 @@ rules_equal(const json_t *a, const json_t *b)
 
 /* Consumer: the agreement with the provider's and the broker's signatures.
  * Checks it against the negotiation, verifies both, signs, stores the three
- * and queues the verification.  NONE (with the answer) on a refusal. */
+ * and queues the verification.  NONE (with the answer) on a refusal.
+ * stored: whether its id is stored already, as rx_tx read it with the lock
+ * (which keeps any other transaction from storing it until we end). */
 static enum agora_qs
 rx_agreement(PGconn *db, struct rx_ctx *x, const json_t *neg, const char *ppid,
-	     enum agora_dsp_state *state)
+	     enum agora_qs stored, enum agora_dsp_state *state)
 {
 	const struct connector *c = x->c;
 	const json_t *ag = x->m.agreement;
@@ -417,18 +443,22 @@ rx_agreement(PGconn *db, struct rx_ctx *x, const json_t *neg, const char *ppid,
 				     x->m.signatures ? err : "the agreement carries no signatures");
 		return AGORA_QS_NONE;
 	}
+	if (stored < 0)
+		return stored;
+	if (stored == AGORA_QS_ONE) {
+		answer_error(x->out, 400, ppid, x->pid, "invalid_agreement",
+			     "agreement '%.200s' is already stored", aid);
+		return AGORA_QS_CONFLICT;
+	}
 	json_t *mine = agora_agreement_sign(ag, "consumer", c->svc.participant_id, c->svc.key, NULL);
 	if (!mine)
 		return AGORA_QS_HARD_ERROR;
 	json_t *sigs = json_deep_copy(x->m.signatures);
 	json_array_append_new(sigs, mine);
-	enum agora_qs qs = db_agreement_insert(db, aid, x->pid, ag, sigs);
-	if (qs == AGORA_QS_CONFLICT) {
-		answer_error(x->out, 400, ppid, x->pid, "invalid_agreement",
-			     "agreement '%.200s' is already stored", aid);
-		json_decref(sigs);
-		return AGORA_QS_CONFLICT;
-	}
+	/* Not stored (checked under the lock), and the negotiation has none
+	 * (the transition allowed an agreement): no unique index can refuse
+	 * it, so it goes with the COMMIT. */
+	enum agora_qs qs = db_agreement_add(db, aid, x->pid, ag, sigs);
 	if (qs == AGORA_QS_ONE) {
 		/* AGREED, and at once VERIFIED by our verification message. */
 		agora_dsp_transition(*state, AGORA_DSP_MSG_AGREEMENT_VERIFICATION, AGORA_DSP_CONSUMER, state);
@@ -436,7 +466,9 @@ rx_agreement(PGconn *db, struct rx_ctx *x, const json_t *neg, const char *ppid,
 		json_object_set(msg, "signatures", sigs);
 		char *s = seg(ppid);
 		char *url = xasprintf("%s/dsp/negotiations/%s/agreement/verification", c->broker_url, s);
-		qs = db_neg_update(db, x->pid, agora_dsp_state_name(*state), ppid, aid, NULL, NULL);
+		/* The providerPid only when not known yet (see rx_tx). */
+		const char *learnt = sget(neg, "counterpartPid") ? NULL : ppid;
+		qs = db_neg_update(db, x->pid, agora_dsp_state_name(*state), learnt, aid, NULL, NULL);
 		if (qs == AGORA_QS_ONE)
 			qs = send_msg(db, neg, "agreement_verification", url, msg);
 		x->sent = true;
@@ -448,15 +480,15 @@ rx_agreement(PGconn *db, struct rx_ctx *x, const json_t *neg, const char *ppid,
 	return qs;
 }
 
-/* Provider: the verification with all three signatures. */
+/* Provider: the verification with all three signatures; doc is the
+ * agreement neg names (borrowed), as rx_tx read it with the lock (qs its
+ * status). */
 static enum agora_qs
-rx_verification(PGconn *db, struct rx_ctx *x, const json_t *neg, enum agora_dsp_state *state)
+rx_verification(PGconn *db, struct rx_ctx *x, const json_t *neg, enum agora_qs qs, const json_t *doc,
+		enum agora_dsp_state *state)
 {
 	const char *cpid = sget(neg, "counterpartPid");
-	json_t *doc = NULL;
 	char err[256];
-	enum agora_qs qs = sget(neg, "agreementId") ? db_agreement_get(db, sget(neg, "agreementId"), &doc, NULL)
-						    : AGORA_QS_NONE;
 	if (qs < 0)
 		return qs;
 	if (qs == AGORA_QS_NONE)
@@ -475,11 +507,9 @@ rx_verification(PGconn *db, struct rx_ctx *x, const json_t *neg, enum agora_dsp_
 				     !x->m.signatures ? "the verification carries no signatures"
 				     : *err		? err
 							: "the provider signature is not the one we made");
-		json_decref(doc);
 		return AGORA_QS_NONE;
 	}
 	qs = db_agreement_update(db, sget(neg, "agreementId"), x->m.signatures, NULL);
-	json_decref(doc);
 	if (qs != AGORA_QS_ONE)
 		return qs;
 	/* VERIFIED, and at once FINALIZED by our event. */
@@ -508,12 +538,21 @@ rx_tx(PGconn *db, void *arg)
 	bool provider = x->role == AGORA_DSP_PROVIDER;
 	const char *ppid = provider ? x->pid : x->m.provider_pid;
 	const char *cpid = provider ? x->m.consumer_pid : x->pid;
-	json_t *neg = NULL, *rep = NULL;
+	json_t *neg = NULL, *rep = NULL, *agr = NULL;
 	long st;
-	/* The lock and the look-up of a repeated message in one round trip. */
+	/* The lock and the look-up of a repeated message in one round trip,
+	 * and what the kind's work reads (after the lock too): for a
+	 * verification the agreement it is about; for an agreement whether
+	 * its id is stored already (then its INSERT cannot fail, and goes with
+	 * the COMMIT). */
+	struct db_neg_also also = { 0 };
+	if (x->m.kind == AGORA_DSP_MSG_AGREEMENT_VERIFICATION)
+		also.agreement = &agr;
+	else if (x->m.kind == AGORA_DSP_MSG_CONTRACT_AGREEMENT)
+		also.new_agreement = sget(x->m.agreement, "@id");
 	enum agora_qs found = AGORA_QS_NONE;
 	enum agora_qs qs = strlen(x->pid) <= 200
-				   ? db_neg_lock_find(db, x->pid, x->hash, &neg, &found, &st, &rep)
+				   ? db_neg_lock_find(db, x->pid, x->hash, &neg, &found, &st, &rep, &also)
 				   : AGORA_QS_NONE;
 	if (qs < 0) {
 		json_decref(rep);
@@ -524,6 +563,7 @@ rx_tx(PGconn *db, void *arg)
 		answer_error(a, 404, ppid, cpid, "not_found", "no such negotiation of yours");
 		json_decref(neg);
 		json_decref(rep);
+		json_decref(agr);
 		return AGORA_QS_NONE;
 	}
 	if ((qs = found) != AGORA_QS_NONE) {
@@ -542,8 +582,12 @@ rx_tx(PGconn *db, void *arg)
 		answer_error(a, 400, ppid, cpid, "pid_mismatch",
 			     "the message's consumerPid/providerPid do not name this negotiation");
 		json_decref(neg);
+		json_decref(agr);
 		return AGORA_QS_NONE;
 	}
+	/* Their pid when this message teaches it: when known (the same, as
+	 * checked) the UPDATE needs not set it, and goes with the COMMIT. */
+	const char *learnt = known ? NULL : their_in_msg;
 	enum agora_dsp_state from, to;
 	agora_dsp_state_from_name(sget(neg, "state"), &from);
 	enum agora_dsp_role sender_role = provider ? AGORA_DSP_CONSUMER : AGORA_DSP_PROVIDER;
@@ -551,14 +595,15 @@ rx_tx(PGconn *db, void *arg)
 		answer_error(a, 400, ppid, cpid, "invalid_transition", "a %s from the %s is not allowed in state %s",
 			     agora_dsp_kind_name(x->m.kind), ROLE_NAME(sender_role), sget(neg, "state"));
 		json_decref(neg);
+		json_decref(agr);
 		return AGORA_QS_NONE;
 	}
 	switch (x->m.kind) {
 	case AGORA_DSP_MSG_CONTRACT_AGREEMENT:
-		qs = rx_agreement(db, x, neg, ppid, &to);
+		qs = rx_agreement(db, x, neg, ppid, also.qs, &to);
 		break;
 	case AGORA_DSP_MSG_AGREEMENT_VERIFICATION:
-		qs = rx_verification(db, x, neg, &to);
+		qs = rx_verification(db, x, neg, also.qs, agr, &to);
 		break;
 	case AGORA_DSP_MSG_EVENT_FINALIZED: {
 		json_t *receipt = json_object_get(x->body, "receipt");
@@ -571,13 +616,13 @@ rx_tx(PGconn *db, void *arg)
 	}
 	case AGORA_DSP_MSG_TERMINATION: {
 		const char *reason = json_string_value(json_array_get(x->m.reason, 0));
-		qs = db_neg_update(db, x->pid, agora_dsp_state_name(to), their_in_msg,
+		qs = db_neg_update(db, x->pid, agora_dsp_state_name(to), learnt,
 				   NULL, x->m.code ? x->m.code : "terminated",
 				   reason ? reason : "terminated by the counterpart");
 		break;
 	}
 	default:
-		qs = db_neg_update(db, x->pid, agora_dsp_state_name(to), their_in_msg, NULL, NULL, NULL);
+		qs = db_neg_update(db, x->pid, agora_dsp_state_name(to), learnt, NULL, NULL, NULL);
 		break;
 	}
 	if (qs == AGORA_QS_ONE) {
@@ -587,6 +632,7 @@ rx_tx(PGconn *db, void *arg)
 				       a->body, x->body);
 	}
 	json_decref(neg);
+	json_decref(agr);
 	return qs;
 }
 
@@ -647,7 +693,8 @@ start_tx(PGconn *db, void *arg)
 				.consumer = c->svc.participant_id, .provider = x->provider,
 				.dataset_id = x->dataset_id, .offer_id = x->offer_id, .offer = x->offer,
 				.state = "REQUESTED", .owner = x->owner };
-	enum agora_qs qs = db_neg_insert(db, &n);
+	/* A fresh id, no providerPid yet: it goes with the COMMIT. */
+	enum agora_qs qs = db_neg_add(db, &n);
 	if (qs != AGORA_QS_ONE)
 		return qs < 0 ? qs : AGORA_QS_HARD_ERROR;
 	char *cb = xasprintf("%s/dsp/callback", c->svc.public_url);
@@ -740,20 +787,26 @@ negotiation_on_result(void *ctx, PGconn *db, const char *kind, const char *ref, 
 	 * no need to lock and read the negotiation (most deliveries). */
 	if (outcome == AGORA_OUTBOX_DELIVERED && !request)
 		return;
-	if (!ref || db_neg_get(db, ref, true, &neg) != AGORA_QS_ONE)
+	if (!ref)
 		return;
-	enum agora_dsp_state state;
-	agora_dsp_state_from_name(sget(neg, "state"), &state);
 	struct agora_dsp_reply rp;
 	char err[256];
 	bool parsed = reply && agora_dsp_parse_reply(reply, &rp, err, sizeof err) == 0;
+	/* An acknowledgement naming the providerPid is recorded in the round
+	 * trip of the lock (a failure fails the outbox's transaction). */
+	bool ack = request && outcome == AGORA_OUTBOX_DELIVERED && parsed && !rp.is_error &&
+		   rp.provider_pid;
+	if ((ack ? db_neg_lock_acknowledged(db, ref, rp.provider_pid, status, reply, &neg)
+		 : db_neg_get(db, ref, true, &neg)) != AGORA_QS_ONE)
+		return;
+	enum agora_dsp_state state;
+	agora_dsp_state_from_name(sget(neg, "state"), &state);
 	if (request && outcome == AGORA_OUTBOX_DELIVERED) {
-		if (!parsed || rp.is_error || !rp.provider_pid) {
+		if (!ack) {
 			agora_logf(AGORA_LOG_WARN, "negotiation", "%s: the broker's acknowledgement is unusable: %s",
 				   ref, parsed ? "no providerPid" : "not a ContractNegotiation");
 		} else if (!sget(neg, "counterpartPid")) {
-			db_neg_update(db, ref, sget(neg, "state"), rp.provider_pid, NULL, NULL, NULL);
-			db_neg_msg_insert(db, ref, "in", "ContractNegotiation", NULL, status, NULL, reply);
+			/* Learnt just now (db_neg_lock_acknowledged). */
 			if (state == AGORA_DSP_STATE_TERMINATED) {
 				/* Terminated before the broker named its pid: tell it now. */
 				json_object_set_new(neg, "counterpartPid", json_string(rp.provider_pid));

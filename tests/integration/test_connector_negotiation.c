@@ -27,6 +27,7 @@
 #include "util.h"
 
 #include <criterion/criterion.h>
+#include <libpq-fe.h>
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -865,6 +866,174 @@ Test(negotiation, consumer_flow_to_finalized)
 	free(cb);
 	json_decref(rq);
 	free(id);
+	free(ds);
+	free(offer);
+}
+
+/* The agreement message the broker forwards to consumer negotiation id
+ * (ppid its providerPid): agreement aid of ds with these permissions,
+ * signed by the provider and the broker. */
+static json_t *
+agreement_msg(const char *ds, const char *ppid, const char *id, const char *aid,
+	      const json_t *permission)
+{
+	char ts[32];
+	agora_time_rfc3339(agora_now(), ts);
+	json_t *ag = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:O}", "@id", aid, "@type", "Agreement",
+			       "target", ds, "assigner", PROV, "assignee", CONS, "timestamp", ts,
+			       "permission", permission);
+	json_t *am = agora_dsp_agreement_message_new(ppid, id, ag);
+	json_object_set_new(am, "signatures",
+			    json_pack("[o, o]", agora_agreement_sign(ag, "provider", PROV, prov.p.key, NULL),
+				      agora_agreement_sign(ag, "broker", stub.url, stub.me.key, NULL)));
+	json_decref(ag);
+	return am;
+}
+
+/* One DSP message from the broker, posted from a thread of its own. */
+struct post {
+	struct cfx *c;
+	const char *path;
+	json_t *msg;
+	long status;
+	char *body;
+};
+
+static void *
+post_thread(void *arg)
+{
+	struct post *p = arg;
+	struct harness_resp *r = as_broker(p->c, p->path, p->msg);
+	p->status = r->status;
+	p->body = xstrdup(r->body ? r->body : "");
+	harness_resp_free(r);
+	return NULL;
+}
+
+/* Post p[0] and p[1] (to the same connector) at once: p[0] is held before
+ * its COMMIT (a trigger on the outbox its transaction writes to waits for
+ * a lock of the test's) until p[1] is in its transaction too, waiting —
+ * second_waits counts that — then both finish. */
+static void
+post_racing(struct post p[2], const char *second_waits)
+{
+	PGconn *db = PQconnectdb(p[0].c->db);
+	cr_assert_eq(PQstatus(db), CONNECTION_OK, "%s", PQerrorMessage(db));
+	PGresult *r = PQexec(db, "CREATE FUNCTION test_hold() RETURNS trigger LANGUAGE plpgsql AS"
+				 " $$BEGIN PERFORM pg_advisory_xact_lock_shared(4242); RETURN NEW; END$$;"
+				 " CREATE TRIGGER test_hold BEFORE INSERT ON outbox FOR EACH ROW"
+				 " EXECUTE FUNCTION test_hold(); SELECT pg_advisory_lock(4242)");
+	cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQerrorMessage(db));
+	PQclear(r);
+	const char *waits[] = { "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+				" AND query LIKE 'INSERT INTO outbox%'",
+				second_waits };
+	pthread_t t[2];
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(pthread_create(&t[i], NULL, post_thread, &p[i]), 0);
+		long waiting = 0;
+		for (int k = 0; k < 250 && !waiting; k++) {
+			usleep(20000);
+			waiting = harness_db_count(p[0].c->db, waits[i]);
+		}
+		cr_assert_eq(waiting, 1, "message %d waits", i);
+	}
+	r = PQexec(db, "SELECT pg_advisory_unlock(4242)");
+	PQclear(r);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	r = PQexec(db, "DROP TRIGGER test_hold ON outbox");
+	PQclear(r);
+	PQfinish(db);
+}
+
+/* An agreement whose id another negotiation stored is refused (400
+ * invalid_agreement, nothing stored), also when the two arrive at once. */
+Test(negotiation, consumer_agreement_id_taken)
+{
+	char *ds, *offer;
+	published_at_broker(&ds, &offer);
+	char *id[4], *path[4];
+	json_t *am[4];
+	json_t *rq = NULL;
+	for (int i = 0; i < 4; i++) {
+		id[i] = start_negotiation(ds, offer);
+		json_t *neg = wait_neg(&cons, id[i], "counterpartPid", NULL);
+		if (!rq)	/* the rules: those of the requested offer */
+			rq = stub_wait("/dsp/negotiations/request", NULL);
+		json_t *ro = json_object_get(rq, "offer");
+		am[i] = agreement_msg(ds, sget(neg, "counterpartPid"), id[i],
+				      i < 2 ? "urn:uuid:agreement-taken" : "urn:uuid:agreement-raced",
+				      json_object_get(ro, "permission"));
+		path[i] = xasprintf("/dsp/callback/negotiations/%s/agreement", id[i]);
+		json_decref(neg);
+	}
+	struct harness_resp *r = as_broker(&cons, path[0], am[0]);
+	cr_assert_eq(r->status, 200, "%s", r->body);
+	harness_resp_free(r);
+	r = as_broker(&cons, path[1], am[1]);
+	assert_dsp_error(r, 400);
+	cr_assert_str_eq(sget(r->json, "code"), "invalid_agreement", "%s", r->body);
+	harness_resp_free(r);
+	json_t *neg = get_json(&cons, "/api/v1/negotiations/%s", id[1]);
+	cr_assert_str_eq(sget(neg, "state"), "REQUESTED");
+	cr_assert_null(json_object_get(neg, "agreementId"));
+	json_decref(neg);
+
+	/* At once: the second waits for the first (for a lock on the
+	 * agreement id, or the first's uncommitted row) and is refused, not
+	 * failed. */
+	struct post p[2] = { { &cons, path[2], am[2], 0, NULL }, { &cons, path[3], am[3], 0, NULL } };
+	post_racing(p, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+		       " AND query LIKE '%agreement%'");
+	cr_assert_eq(p[0].status, 200, "%s", p[0].body);
+	cr_assert_eq(p[1].status, 400, "%s", p[1].body);
+	json_t *e = json_loads(p[1].body, 0, NULL);
+	cr_assert_str_eq(sget(e, "code"), "invalid_agreement", "%s", p[1].body);
+	json_decref(e);
+	neg = get_json(&cons, "/api/v1/negotiations/%s", id[2]);
+	cr_assert_str_eq(sget(neg, "state"), "VERIFIED");
+	json_decref(neg);
+	neg = get_json(&cons, "/api/v1/negotiations/%s", id[3]);
+	cr_assert_str_eq(sget(neg, "state"), "REQUESTED");
+	json_decref(neg);
+
+	for (int i = 0; i < 4; i++) {
+		free(id[i]);
+		free(path[i]);
+		json_decref(am[i]);
+	}
+	for (int i = 0; i < 2; i++)
+		free(p[i].body);
+	json_decref(rq);
+	free(ds);
+	free(offer);
+}
+
+/* The same request twice at once: the second waits for the first and gets
+ * its answer; one negotiation, one agreement. */
+Test(negotiation, provider_identical_requests_at_once)
+{
+	char *ds, *offer;
+	publish(&prov, true, &ds, &offer);
+	json_t *req = request_msg("urn:uuid:leg-twice", ds, offer, BUYER);
+	struct post p[2] = { { &prov, "/dsp/negotiations/request", req, 0, NULL },
+			     { &prov, "/dsp/negotiations/request", req, 0, NULL } };
+	/* The second waits for a lock on the consumerPid, or for the first's
+	 * uncommitted row. */
+	post_racing(p, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+		       " AND (query LIKE '%agora-request%' OR query LIKE 'INSERT INTO negotiations%')");
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(p[i].status, 201, "%s", p[i].body);
+	json_t *a = json_loads(p[0].body, 0, NULL), *b = json_loads(p[1].body, 0, NULL);
+	cr_assert(json_equal(a, b), "%s / %s", p[0].body, p[1].body);
+	cr_assert_eq(harness_db_count(prov.db, "SELECT count(*) FROM negotiations"), 1);
+	cr_assert_eq(harness_db_count(prov.db, "SELECT count(*) FROM agreements"), 1);
+	json_decref(a);
+	json_decref(b);
+	for (int i = 0; i < 2; i++)
+		free(p[i].body);
+	json_decref(req);
 	free(ds);
 	free(offer);
 }
