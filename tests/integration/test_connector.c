@@ -356,6 +356,56 @@ make_policy(const char *body)
 	return id;
 }
 
+/* offer_covers (migrations 0001, 0009): the selector's ids, keywords
+ * (any), themes (any; with keywords, both must match) or all; and simple
+ * enough for PostgreSQL to inline (no call left in the plan). */
+Test(connector, offer_covers_selectors_and_is_inlined)
+{
+	static const struct {
+		const char *sel, *id, *kw, *theme;
+		long want;
+	} c[] = {
+		{ "{\"all\":true}", "d1", "{}", "{}", 1 },
+		{ "{\"all\":false}", "d1", "{a}", "{t}", 0 },
+		{ "{\"ids\":[\"d0\",\"d1\"]}", "d1", "{}", "{}", 1 },
+		{ "{\"ids\":[\"d0\"]}", "d1", "{a}", "{t}", 0 },
+		{ "{\"keyword\":[\"x\",\"no2\"]}", "d1", "{air quality,no2}", "{}", 1 },
+		{ "{\"keyword\":[\"x\"]}", "d1", "{air quality,no2}", "{}", 0 },
+		{ "{\"keyword\":[\"x\"]}", "d1", NULL, "{}", 0 },
+		{ "{\"theme\":[\"environment\"]}", "d1", "{}", "{energy,environment}", 1 },
+		{ "{\"theme\":[\"mobility\"]}", "d1", "{}", "{environment}", 0 },
+		{ "{\"keyword\":[\"no2\"],\"theme\":[\"energy\"]}", "d1", "{no2}", "{environment}", 0 },
+		{ "{\"keyword\":[\"no2\"],\"theme\":[\"environment\"]}", "d1", "{no2}", "{environment}", 1 },
+		{ "{}", "d1", "{no2}", "{environment}", 0 },
+	};
+	for (size_t i = 0; i < ARRAY_LEN(c); i++) {
+		char *q = xasprintf("SELECT count(*) FROM (SELECT 1 WHERE offer_covers('%s'::jsonb, '%s', %s, '%s'::text[])) s",
+				    c[i].sel, c[i].id, c[i].kw ? "" : "NULL::text[]", c[i].theme);
+		if (c[i].kw) {
+			free(q);
+			q = xasprintf("SELECT count(*) FROM (SELECT 1 WHERE offer_covers('%s'::jsonb, '%s', '%s'::text[], '%s'::text[])) s",
+				      c[i].sel, c[i].id, c[i].kw, c[i].theme);
+		}
+		cr_expect_eq(harness_db_count(city.db, q), c[i].want, "case %zu: %s", i, q);
+		free(q);
+	}
+	/* Inlined: the plan of a query using it shows the expression, not a
+	 * call (and the same look-up does find what the plan does show). */
+	static const char plan_mentions[] =
+		"CREATE FUNCTION pg_temp.plan_mentions(q text, needle text) RETURNS int"
+		" LANGUAGE plpgsql AS $$ DECLARE l text; BEGIN"
+		" FOR l IN EXECUTE 'EXPLAIN (VERBOSE, COSTS OFF) ' || q LOOP"
+		" IF position(needle IN l) > 0 THEN RETURN 1; END IF; END LOOP; RETURN 0; END $$;";
+	static const char q[] = "'SELECT o.id FROM offers o, datasets d"
+				" WHERE offer_covers(o.selector, d.id, d.keyword, d.theme)'";
+	char *sql = xasprintf("%s SELECT pg_temp.plan_mentions(%s, 'offer_covers(')", plan_mentions, q);
+	cr_expect_eq(harness_db_count(city.db, sql), 0, "offer_covers is not inlined");
+	free(sql);
+	sql = xasprintf("%s SELECT pg_temp.plan_mentions(%s, '?| d.keyword')", plan_mentions, q);
+	cr_expect_eq(harness_db_count(city.db, sql), 1, "the inlined expression is not in the plan");
+	free(sql);
+}
+
 Test(connector, policies_offers_and_dsp_catalog)
 {
 	struct harness_resp *r = cfx_call(&city, "POST", "/api/v1/policies", CONN_ADMIN_KEY,
