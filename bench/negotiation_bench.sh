@@ -62,7 +62,12 @@ jget() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' 
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 conn=$(scripts/pg-test-cluster start "$work/pg")
 port=$(cat "$work/pg/port")
-pg() { echo "host=127.0.0.1 port=$port user=agora dbname=$1"; }
+# The servers, the driver and pgbench reach PostgreSQL over its Unix socket,
+# as a deployment with the database on the same machine does by default
+# (agora's --db default names no host); TCP when the cluster has no socket
+# (scripts/pg-test-cluster makes none under a directory path too long).
+if [ -S "$work/pg/.s.PGSQL.$port" ]; then pghost=$work/pg; else pghost=127.0.0.1; fi
+pg() { echo "host=$pghost port=$port user=agora dbname=$1"; }
 # Durability back on for this cluster (ALTER SYSTEM, then a reload: all
 # three settings take effect without a restart).
 psql -q "$conn" -c "ALTER SYSTEM SET fsync = on" -c "ALTER SYSTEM SET synchronous_commit = on" \
@@ -116,7 +121,7 @@ CREATE TRIGGER bench_negotiation_notify AFTER UPDATE OF state ON negotiations
 	EXECUTE FUNCTION bench_negotiation_notify();
 SQL
 common="--url $murl --key $key --dataset $ds --offer $offer --provider $city"
-notify="--notify postgresql://agora@127.0.0.1:$port/mobility"
+notify="--notify postgresql:///mobility?host=$pghost&port=$port&user=agora"
 
 echo "== warm-up (20 negotiations)"
 "$drv" latency $common $notify --count 20
@@ -269,7 +274,8 @@ Run by \`make bench-negotiation\` (bench/negotiation_bench.sh) on $(date -u +%Y-
 $(nproc) CPUs, PostgreSQL $(psql -qtA "$(pg broker)" -c 'SHOW server_version'). One PostgreSQL
 holds the broker's and both connectors' databases, with **fsync, synchronous_commit and
 full_page_writes switched back on** (the test cluster turns them off; the script runs
-\`ALTER SYSTEM SET … = on\` and reloads). Broker and connectors with their default 4 HTTP
+\`ALTER SYSTEM SET … = on\` and reloads); the servers, the driver and pgbench connect to it
+$([ "$pghost" = 127.0.0.1 ] && echo "over TCP on 127.0.0.1" || echo "over its Unix socket (as with agora's default \`--db\`, a local database)"). Broker and connectors with their default 4 HTTP
 threads and 8 outbox workers each. The machine is shared (other builds and test suites
 run on it at the same time): agora's and the anchor's runs are interleaved, round by
 round, and the ratios are per round. A negotiation is consumer connector → broker → provider
