@@ -156,6 +156,11 @@ enum agora_qs db_neg_msg_find(PGconn *c, const char *neg_id, const char *hash, l
 enum agora_qs db_neg_list(const char *state, const char *role, const char *after, int limit,
 			  json_t **out);
 enum agora_qs db_neg_history(const char *id, json_t **out);
+/* Negotiation id (db_neg_get), its history (db_neg_history) and the
+ * agreement it names (db_agreement_get's document, NULL when none) in one
+ * round trip, for its API document.  ONE (all three set as found), NONE
+ * (no such negotiation) or an error; nothing is returned unless ONE. */
+enum agora_qs db_neg_read_whole(const char *id, json_t **doc, json_t **history, json_t **agreement);
 /* Store an agreement of negotiation neg_id (locked by the transaction,
  * and with none yet) whose id no other transaction can store meanwhile: a
  * fresh one, or one found absent under db_neg_lock_find's advisory lock

@@ -363,6 +363,35 @@ db_neg_history(const char *id, json_t **out)
 }
 
 enum agora_qs
+db_neg_read_whole(const char *id, json_t **doc, json_t **history, json_t **agreement)
+{
+	PGconn *c = agora_db_conn();
+	if (!c)
+		return AGORA_QS_HARD_ERROR;
+	const char *p[] = { id };
+	PGresult *r[3] = { NULL };
+	struct agora_db_step steps[] = {
+		{ .stmt = "neg_get", .n = 1, .params = p, .res = &r[0] },
+		{ .stmt = "neg_history", .n = 1, .params = p, .res = &r[1] },
+		{ .stmt = "agr_of_neg", .n = 1, .params = p, .res = &r[2] },
+	};
+	agora_db_exec_steps(c, steps, 3);
+	*doc = *history = *agreement = NULL;
+	enum agora_qs qs = json_row(r[0], "neg_get", doc, NULL);
+	enum agora_qs qh = json_row(r[1], "neg_history", history, NULL);
+	enum agora_qs qa = json_row(r[2], "agr_of_neg", agreement, NULL);
+	if (qs == AGORA_QS_ONE && (qh < 0 || qa < 0))
+		qs = qh < 0 ? qh : qa;
+	if (qs != AGORA_QS_ONE) {
+		json_decref(*doc);
+		json_decref(*history);
+		json_decref(*agreement);
+		*doc = *history = *agreement = NULL;
+	}
+	return qs;
+}
+
+enum agora_qs
 db_agreement_add(PGconn *c, const char *id, const char *neg_id, const json_t *agreement,
 		 const json_t *signatures)
 {

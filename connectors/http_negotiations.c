@@ -193,7 +193,26 @@ lookup(struct agora_req *r)
 }
 
 /* The API document from doc (the negotiation's row as db_neg_get reads
- * it; stolen): the row without internals, its history and agreement. */
+ * it), hist (its history) and ag (the agreement it names, or NULL), all
+ * stolen: the row without internals, its history and agreement. */
+static enum MHD_Result
+reply_whole_doc(struct agora_req *r, unsigned status, json_t *doc, json_t *hist, json_t *ag)
+{
+	json_object_del(doc, "owner");
+	json_object_del(doc, "callback");
+	json_object_del(doc, "autoAccept");
+	const char *keys[] = { "counterpartPid", "agreementId", "code", "reason" };
+	for (size_t i = 0; i < ARRAY_LEN(keys); i++)
+		if (json_is_null(json_object_get(doc, keys[i])))
+			json_object_del(doc, keys[i]);
+	if (ag && sget(doc, "agreementId"))
+		json_object_set(doc, "agreement", json_object_get(ag, "agreement"));
+	json_decref(ag);
+	json_object_set_new(doc, "history", hist);
+	return agora_reply_json(r, status, doc);
+}
+
+/* The same from doc alone (stolen), reading its history and agreement. */
 static enum MHD_Result
 reply_negotiation_doc(struct agora_req *r, unsigned status, json_t *doc)
 {
@@ -203,19 +222,12 @@ reply_negotiation_doc(struct agora_req *r, unsigned status, json_t *doc)
 		json_decref(doc);
 		return db_unavailable(r);
 	}
-	json_object_del(doc, "owner");
-	json_object_del(doc, "callback");
-	json_object_del(doc, "autoAccept");
-	const char *keys[] = { "counterpartPid", "agreementId", "code", "reason" };
-	for (size_t i = 0; i < ARRAY_LEN(keys); i++)
-		if (json_is_null(json_object_get(doc, keys[i])))
-			json_object_del(doc, keys[i]);
 	const char *aid = sget(doc, "agreementId");
-	if (aid && db_agreement_get(NULL, aid, &ag, NULL) == AGORA_QS_ONE)
-		json_object_set(doc, "agreement", json_object_get(ag, "agreement"));
-	json_decref(ag);
-	json_object_set_new(doc, "history", hist);
-	return agora_reply_json(r, status, doc);
+	if (!aid || db_agreement_get(NULL, aid, &ag, NULL) != AGORA_QS_ONE) {
+		json_decref(ag);
+		ag = NULL;
+	}
+	return reply_whole_doc(r, status, doc, hist, ag);
 }
 
 /* The API document of negotiation id, read now. */
@@ -233,10 +245,15 @@ reply_negotiation(struct agora_req *r, unsigned status, const char *id)
 enum MHD_Result
 conn_negotiation_get(struct agora_req *r)
 {
-	json_t *doc = lookup(r);
-	if (!doc)
-		return MHD_YES;
-	return reply_negotiation_doc(r, 200, doc);	/* the row just read, not a second read */
+	/* The row, its history and its agreement in one round trip. */
+	const char *id = agora_req_param(r, "id");
+	json_t *doc = NULL, *hist = NULL, *ag = NULL;
+	enum agora_qs qs = strlen(id) <= 200 ? db_neg_read_whole(id, &doc, &hist, &ag) : AGORA_QS_NONE;
+	if (qs < 0)
+		return db_unavailable(r);
+	if (qs == AGORA_QS_NONE)
+		return agora_reply_error(r, AGORA_E_NEGOTIATION_NOT_FOUND, "no negotiation '%.200s'", id);
+	return reply_whole_doc(r, 200, doc, hist, ag);
 }
 
 /* ---- approve / reject / terminate ---------------------------------------- */

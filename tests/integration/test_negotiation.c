@@ -29,6 +29,30 @@ Test(negotiation, auto_accept_three_signatures_and_receipt)
 	cr_assert_str_eq(json_string_value(json_object_get(n, "state")), "FINALIZED", "%s", s);
 	const char *aid = json_string_value(json_object_get(n, "agreementId"));
 	cr_assert_not_null(aid, "%s", s);
+	/* The negotiation's document carries its agreement and its history:
+	 * the request sent and the broker's acknowledgement; then, in the
+	 * agreement's transaction, the verification queued and the agreement
+	 * recorded as answered; and the FINALIZED event. */
+	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(n, "agreement"), "@id")), aid,
+			 "%s", s);
+	json_t *hist = json_object_get(n, "history");
+	char *hs = json_dumps(hist, JSON_COMPACT);
+	static const char *const kinds[][2] = {
+		{ "out", "ContractRequestMessage" },
+		{ "in", "ContractNegotiation" },
+		{ "out", "ContractAgreementVerificationMessage" },
+		{ "in", "ContractAgreementMessage" },
+		{ "in", "ContractNegotiationEventMessage:FINALIZED" },
+	};
+	cr_assert_eq(json_array_size(hist), ARRAY_LEN(kinds), "%s", hs);
+	for (size_t i = 0; i < ARRAY_LEN(kinds); i++) {
+		json_t *h = json_array_get(hist, i);
+		cr_assert_str_eq(json_string_value(json_object_get(h, "direction")), kinds[i][0],
+				 "history[%zu]: %s", i, hs);
+		cr_assert_str_eq(json_string_value(json_object_get(h, "type")), kinds[i][1],
+				 "history[%zu]: %s", i, hs);
+	}
+	free(hs);
 
 	/* The consumer's copy: the agreement, three signatures, a receipt. */
 	char *ap = xasprintf("/api/v1/agreements/%s", aid);
