@@ -301,6 +301,11 @@ wrk_run() {
 	[ -n "$rps" ] || { cat "$work/wrk.out" >&2; exit 1; }
 }
 
+# "STATUS COUNT" lines of the provider's GET /data/{transfer} answers so far.
+data_statuses() {
+	curl -sf "$curl_/metrics" | sed -n 's/^agora_http_requests_total{method="GET",route="\/data\/{transfer}",status="\([0-9]*\)"} \([0-9]*\)$/\1 \2/p'
+}
+data_statuses >"$work/statuses0"
 echo "== 1 KiB: wrk -t2 -c$WRK_CONNS -d${WRK_SECONDS}s, $WRK_RUNS runs of each, interleaved"
 : >"$work/small"
 c_agora=0; c_ngx=0
@@ -317,6 +322,12 @@ for run in $(seq 1 "$WRK_RUNS"); do
 	done
 done
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
+# The statuses other than 2xx the provider answered on the data route
+# during the wrk runs (its /metrics before and after), "STATUS×COUNT": what
+# a non-2xx count of wrk was.
+a_statuses=$(data_statuses | awk 'NR == FNR {b[$1] = $2; next} {d = $2 - b[$1]; if ($1 !~ /^2/ && d > 0) printf "%s×%d ", $1, d}' \
+	"$work/statuses0" - | sed 's/ $//')
+echo "   provider's non-2xx answers on GET /data/{transfer} during the wrk runs: ${a_statuses:-none}"
 
 pick() { grep "who=$1 " "$work/$2" | field "$3"; }
 runs() { pick "$1" "$2" "$3" | tr '\n' ' ' | sed 's/ $//'; }
@@ -373,6 +384,7 @@ PostgreSQL and nginx share the same 2 CPUs.
 | the same: latency p50 / p99 | ${a_p50} / ${a_p99} ms | ${n_p50} / ${n_p99} ms | — | — |
 | the same: server CPU per request | ${a_us} µs | ${n_us} µs | — | — |
 | the same: non-2xx answers over all runs | ${a_non2xx} | ${n_non2xx} | — | must be 0 |
+| the same: the provider's non-2xx answers during those runs (status×count, from its /metrics) | ${a_statuses:-none} | — | — | — |
 | provider VmRSS during a ${BIG_MIB} MiB pull, every 100 ms: start / max / end (medians) | ${rss_start} / ${rss_max} / ${rss_end} KiB | — | — | flat |
 | the same: largest growth over start in any run; largest max | +${rss_growth} KiB; ${rss_maxmax} KiB | — | — | flat |
 
