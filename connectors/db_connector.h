@@ -155,8 +155,8 @@ enum agora_qs db_neg_msg_find(PGconn *c, const char *neg_id, const char *hash, l
 			      json_t **reply);
 enum agora_qs db_neg_list(const char *state, const char *role, const char *after, int limit,
 			  json_t **out);
-enum agora_qs db_neg_history(const char *id, json_t **out);
-/* Negotiation id (db_neg_get), its history (db_neg_history) and the
+/* Negotiation id (db_neg_get), its history (the messages in and out, oldest
+ * first: direction, type, status, at) and the
  * agreement it names (db_agreement_get's document, NULL when none) in one
  * round trip, for its API document.  ONE (all three set as found), NONE
  * (no such negotiation) or an error; nothing is returned unless ONE. */

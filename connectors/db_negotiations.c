@@ -356,13 +356,6 @@ db_neg_list(const char *state, const char *role, const char *after, int limit, j
 }
 
 enum agora_qs
-db_neg_history(const char *id, json_t **out)
-{
-	const char *p[] = { id };
-	return get_json(NULL, "neg_history", 1, p, out, NULL);
-}
-
-enum agora_qs
 db_neg_read_whole(const char *id, json_t **doc, json_t **history, json_t **agreement)
 {
 	PGconn *c = agora_db_conn();

@@ -212,48 +212,24 @@ reply_whole_doc(struct agora_req *r, unsigned status, json_t *doc, json_t *hist,
 	return agora_reply_json(r, status, doc);
 }
 
-/* The same from doc alone (stolen), reading its history and agreement. */
-static enum MHD_Result
-reply_negotiation_doc(struct agora_req *r, unsigned status, json_t *doc)
-{
-	json_t *hist = NULL, *ag = NULL;
-	const char *id = sget(doc, "id");
-	if (!id || db_neg_history(id, &hist) < 0) {
-		json_decref(doc);
-		return db_unavailable(r);
-	}
-	const char *aid = sget(doc, "agreementId");
-	if (!aid || db_agreement_get(NULL, aid, &ag, NULL) != AGORA_QS_ONE) {
-		json_decref(ag);
-		ag = NULL;
-	}
-	return reply_whole_doc(r, status, doc, hist, ag);
-}
-
-/* The API document of negotiation id, read now. */
+/* The API document of negotiation id, read now: the row, its history and
+ * its agreement in one round trip. */
 static enum MHD_Result
 reply_negotiation(struct agora_req *r, unsigned status, const char *id)
 {
-	json_t *doc = NULL;
-	if (db_neg_get(NULL, id, false, &doc) != AGORA_QS_ONE) {
-		json_decref(doc);
-		return db_unavailable(r);
-	}
-	return reply_negotiation_doc(r, status, doc);
-}
-
-enum MHD_Result
-conn_negotiation_get(struct agora_req *r)
-{
-	/* The row, its history and its agreement in one round trip. */
-	const char *id = agora_req_param(r, "id");
 	json_t *doc = NULL, *hist = NULL, *ag = NULL;
 	enum agora_qs qs = strlen(id) <= 200 ? db_neg_read_whole(id, &doc, &hist, &ag) : AGORA_QS_NONE;
 	if (qs < 0)
 		return db_unavailable(r);
 	if (qs == AGORA_QS_NONE)
 		return agora_reply_error(r, AGORA_E_NEGOTIATION_NOT_FOUND, "no negotiation '%.200s'", id);
-	return reply_whole_doc(r, 200, doc, hist, ag);
+	return reply_whole_doc(r, status, doc, hist, ag);
+}
+
+enum MHD_Result
+conn_negotiation_get(struct agora_req *r)
+{
+	return reply_negotiation(r, 200, agora_req_param(r, "id"));
 }
 
 /* ---- approve / reject / terminate ---------------------------------------- */

@@ -97,16 +97,6 @@ head_result(PGresult *r, long long *size, uint8_t root[32], uint8_t (**frontier)
 }
 
 enum agora_qs
-db_ledger_head(PGconn *c, long long *size, uint8_t root[32], uint8_t (**frontier)[32],
-	       size_t *nfrontier)
-{
-	PGresult *r = agora_db_exec(c, "ledger_head", 0, NULL);
-	enum agora_qs qs = head_result(r, size, root, frontier, nfrontier);
-	PQclear(r);
-	return qs;
-}
-
-enum agora_qs
 db_ledger_lock_head(PGconn *c, long long *size, uint8_t root[32], uint8_t (**frontier)[32],
 		    size_t *nfrontier)
 {

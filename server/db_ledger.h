@@ -21,13 +21,11 @@ struct db_ledger_sth {
 	char *signature;	/* compact JWS (heap; free it) */
 };
 
-/* The tree after the last committed append: size, root and frontier (the
+/* Wait for the transaction-scoped advisory lock of the appenders
+ * ('agora-ledger-append'), then read, in the same round trip, the tree
+ * after the last committed append: size, root and frontier (the
  * roots of its perfect subtrees, largest first; *frontier is heap, NULL
  * when empty, *nfrontier hashes).  frontier may be NULL when not wanted. */
-enum agora_qs db_ledger_head(PGconn *c, long long *size, uint8_t root[32],
-			     uint8_t (**frontier)[32], size_t *nfrontier);
-/* Wait for the transaction-scoped advisory lock of the appenders
- * ('agora-ledger-append'), then db_ledger_head, in one round trip. */
 enum agora_qs db_ledger_lock_head(PGconn *c, long long *size, uint8_t root[32],
 				  uint8_t (**frontier)[32], size_t *nfrontier);
 
