@@ -14,7 +14,13 @@
 #   3. anchor: pgbench on the same PostgreSQL with a script of as many write
 #      transactions, inserted, updated and deleted rows as one negotiation
 #      caused across the three databases (measured during latency run 1),
-#      with 1 client (latency) and 32 clients (throughput).
+#      with 1 client (latency) and 32 clients (throughput);
+#   4. CPU per negotiation during the throughput runs, agora's and the
+#      anchor's (bench/cpu_ticks.py: the machine, PostgreSQL, each server),
+#      and the Ed25519 signatures and verifications per negotiation (the
+#      servers' /metrics) priced at openssl speed's rates: the anchor's CPU
+#      plus theirs is a floor no implementation of these writes and
+#      signatures goes under.
 # The machine is shared: the three rounds interleave agora's runs with the
 # anchor's, and each round's ratio agora / anchor is reported.
 # Results (medians of the runs) go to bench/results/negotiation.md and
@@ -139,7 +145,7 @@ sleep 11; snapshot >"$work/stat0"
 
 echo "== latency run 1 ($LAT_N sequential negotiations), with the write profile"
 : >"$work/lat"; : >"$work/tp"; : >"$work/backlog"
-: >"$work/pgb1"; : >"$work/pgb32"; : >"$work/pgbn32"
+: >"$work/pgb1"; : >"$work/pgb32"; : >"$work/pgbn32"; : >"$work/cpu_tp"; : >"$work/cpu_anchor"; : >"$work/ed_tp"
 "$drv" latency $common $notify --count "$LAT_N" | tee -a "$work/lat"
 sleep 11; snapshot >"$work/stat1"
 
@@ -199,8 +205,31 @@ cat "$work/anchor.sql"
 anchor1() {
 	pgbench -n -c 1 -T "$ANCHOR1_SECONDS" -f "$work/anchor.sql" "$(pg anchor)" 2>/dev/null | tee -a "$work/pgb1" | grep -E '^(tps|latency)'
 }
+# CPU used during each throughput run (agora's and the anchor's), from
+# /proc: the machine's busy time, the cluster's (postmaster and every
+# backend, bench/cpu_ticks.py) and each server's; one line per run in
+# cpu_tp / cpu_anchor: before, after, negotiations finished.
+pm=$(head -1 "$work/pg/data/postmaster.pid")
+ticks() { python3 bench/cpu_ticks.py "$pm" $pids; }
+# Ed25519 signatures made and checked (by the curve arithmetic) by the three
+# servers: their /metrics counters (sign, verify, verify_remembered), summed.
+edops() {
+	for u in "$burl" "$curl_" "$murl"; do curl -sf "$u/metrics"; done | awk '
+		/^agora_ed25519_operations_total\{op="sign"\}/ { s += $2 }
+		/^agora_ed25519_operations_total\{op="verify"\}/ { v += $2 }
+		/^agora_ed25519_operations_total\{op="verify_remembered"\}/ { m += $2 }
+		END { print s + 0, v + 0, m + 0 }'
+}
+# What one Ed25519 signature and one verification cost on this machine,
+# from openssl speed (once, before the rounds): the least CPU time a
+# negotiation's signatures can take.
+ossl=$(openssl speed -seconds 2 ed25519 2>/dev/null | grep 'EdDSA (Ed25519)' || true)
+set -- $ossl
+[ $# -ge 2 ] && shift $(($# - 2)) && ossl_sign=$1 ossl_verify=$2 || ossl_sign=0 ossl_verify=0
 anchor32() {
+	c0=$(ticks)
 	pgbench -n -c "$CONC" -j 2 -T "$TP_SECONDS" -f "$work/anchor.sql" "$(pg anchor)" 2>/dev/null | tee -a "$work/pgb32" | grep -E '^(tps|latency)'
+	echo "$c0 $(ticks) $(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$work/pgb32" | tail -1)" >>"$work/cpu_anchor"
 	pgbench -n -c "$CONC" -j 2 -T "$TP_SECONDS" -f "$work/anchor_notify.sql" "$(pg anchor)" 2>/dev/null | tee -a "$work/pgbn32" | grep -E '^(tps|latency)'
 }
 # Three rounds, each: agora's latency run, the anchor's 1-client run,
@@ -215,7 +244,11 @@ for run in $(seq 1 "$ROUNDS"); do
 	(sleep $((TP_SECONDS / 2)); for d in mobility broker city; do
 		psql -qtA "$(pg "$d")" -c "SELECT 'run $run $d: ' || count(*) || ' queued, ' || count(*) FILTER (WHERE attempts > 0) || ' retried' FROM outbox"
 	done >>"$work/backlog") &
+	c0=$(ticks); e0=$(edops)
 	"$drv" throughput $common $notify --concurrency "$CONC" --seconds "$TP_SECONDS" | tee -a "$work/tp"
+	fin=$(tail -1 "$work/tp" | field finalized)
+	echo "$c0 $(ticks) $fin" >>"$work/cpu_tp"
+	echo "$e0 $(edops) $fin" >>"$work/ed_tp"
 	wait $!
 	anchor32
 done
@@ -266,6 +299,51 @@ r_lat=$(printf '%s\n' $r_lat_runs | median)
 r_tp_runs=$(ratios "$work/tp" rate "$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$work/pgb32")" 0 | tr '\n' ' ')
 r_tp=$(printf '%s\n' $r_tp_runs | median)
 r_tpn=$(printf '%.2f' "$(echo "$tp_rate / $an_tps" | bc -l)")
+# CPU per negotiation (medians of the runs), from cpu_tp and cpu_anchor.
+python3 - "$work" "$(nproc)" "$ossl_sign" "$ossl_verify" <<'EOF'
+import statistics, sys
+work, ncpu = sys.argv[1], int(sys.argv[2])
+o_sign, o_verify = float(sys.argv[3]), float(sys.argv[4])
+def runs(name):
+    out = []
+    for line in open("%s/%s" % (work, name)):
+        v = [int(x) for x in line.split()]
+        if len(v) % 2 == 0 or v[-1] <= 0:
+            continue
+        k = (len(v) - 1) // 2
+        d = [b - a for a, b in zip(v[:k], v[k:2 * k])]
+        n = v[-1]
+        # per negotiation: machine busy ms, busy fraction, postgres ms,
+        # each server's ms, postgres and the servers together
+        out.append([d[0] / n, d[0] / d[1], d[2] / n] + [x / n for x in d[3:]] + [sum(d[2:]) / n])
+    return out
+def med(rows, i):
+    return statistics.median(r[i] for r in rows) if rows else float("nan")
+tp, an = runs("cpu_tp"), runs("cpu_anchor")
+with open(work + "/cpu", "w") as f:
+    f.write("| the whole machine (every process; how busy) | %.1f ms (%.0f %%) | %.1f ms (%.0f %%) |\n"
+            % (med(tp, 0), 100 * med(tp, 1), med(an, 0), 100 * med(an, 1)))
+    f.write("| PostgreSQL (postmaster and all backends) | %.1f ms | %.1f ms |\n" % (med(tp, 2), med(an, 2)))
+    for i, name in enumerate(("broker", "provider connector (city)", "consumer connector (mobility)")):
+        f.write("| %s | %.1f ms | — |\n" % (name, med(tp, 3 + i)))
+    f.write("| PostgreSQL and the three servers | %.1f ms | %.1f ms |\n" % (med(tp, 6), med(an, 2)))
+# Ed25519 operations per finalized negotiation (medians of the runs), and
+# the CPU they take at openssl speed's rates.
+ed = []
+for line in open(work + "/ed_tp"):
+    v = [int(x) for x in line.split()]
+    if len(v) == 7 and v[6] > 0:
+        ed.append([(v[3 + i] - v[i]) / v[6] for i in range(3)])
+signs, verifies, remembered = (statistics.median(r[i] for r in ed) if ed else float("nan")
+                               for i in range(3))
+sig_ms = (signs / o_sign + verifies / o_verify) * 1000 if o_sign > 0 and o_verify > 0 else float("nan")
+floor = med(an, 0) + sig_ms
+with open(work + "/cpu_shape", "w") as f:
+    f.write("%.1f %.1f %.1f %.0f%% %.1f %.1f %.1f %.2f %.1f %.0f\n"
+            % (med(tp, 0), med(an, 0), 1000.0 * ncpu / 300, 100 * med(an, 1),
+               signs, verifies, remembered, sig_ms, floor, 1000.0 * ncpu / floor))
+EOF
+read -r cpu_agora cpu_anchor cpu_budget cpu_anchor_busy ed_sign ed_verify ed_rem ed_ms cpu_floor rate_ceiling <"$work/cpu_shape"
 
 cat >"$out" <<EOF
 # Contract negotiation benchmark
@@ -295,6 +373,32 @@ Ed25519 signatures, one ledger entry and a receipt with a signed tree head.
 | anchor with pg_notify in ${NOTIFY_TX} of its transactions (as the bench's trigger adds), ${CONC} clients | ${an_tps} /s | — |
 | ratio latency agora / anchor, per round | ${r_lat} (rounds: ${r_lat_runs}) | — |
 | ratio throughput agora / anchor, per round (and against the NOTIFY variant's median) | ${r_tp} (rounds: ${r_tp_runs}); ${r_tpn} | — |
+
+## CPU per negotiation
+
+CPU time used during the throughput runs, divided by the negotiations finished in
+them (agora: finalized; the anchor: pgbench scripts run), from \`/proc\`
+(bench/cpu_ticks.py); medians of the ${ROUNDS} runs of each. The machine's row counts
+every process on it, the driver and pgbench included — and, on a shared machine,
+whatever else ran at the time.
+
+| CPU per negotiation | agora, ${CONC} in flight | anchor, pgbench ${CONC} clients |
+|---|---|---|
+$(cat "$work/cpu")
+
+At 300 negotiations per second, $(nproc) cores give each negotiation at most
+${cpu_budget} ms of CPU time, all processes together. The anchor alone — only the
+durable writes, with no reads, JSON, signatures or HTTP — used ${cpu_anchor} ms per
+negotiation, with the machine ${cpu_anchor_busy} busy; agora used ${cpu_agora} ms.
+
+Signatures: the three servers made ${ed_sign} Ed25519 signatures and ${ed_verify}
+verifications by the curve arithmetic per finalized negotiation (and answered
+${ed_rem} more from the signatures they had verified or made before), from their
+\`agora_ed25519_operations_total\` counters. At \`openssl speed ed25519\`'s rates on this
+machine (${ossl_sign} signatures/s, ${ossl_verify} verifications/s, one core) those take
+${ed_ms} ms. The anchor's writes and these signatures alone come to ${cpu_floor} ms per
+negotiation: at most ${rate_ceiling} negotiations/s on $(nproc) cores, before any read, JSON,
+HTTP or server code.
 
 ## Where the time goes
 
@@ -365,6 +469,15 @@ json_fig id=throughput "label=$CONC negotiations in flight: finalized/s" value="
 	"goal=>= 300" note="failed: $tp_failed"
 json_fig id=throughput_vs_notify "label=$CONC in flight against the anchor with pg_notify" \
 	value="$tp_rate" unit=/s anchor="$an_tps" "anchor_label=pgbench $CONC clients with pg_notify"
+json_fig id=cpu_per_negotiation "label=$CONC in flight: CPU per finalized negotiation, whole machine" \
+	value="$cpu_agora" unit=ms better=lower anchor="$cpu_anchor" \
+	"anchor_label=pgbench $CONC clients: CPU per negotiation-equivalent, whole machine" \
+	"note=$(nproc) cores at 300/s allow $cpu_budget ms"
+json_fig id=ed25519_per_negotiation "label=Ed25519 signatures + verifications per finalized negotiation" \
+	value="$(echo "$ed_sign + $ed_verify" | bc -l)" unit=ops better=lower \
+	"note=$ed_sign signatures, $ed_verify verifications ($ed_rem remembered); $ed_ms ms at openssl speed"
+json_fig id=cpu_floor "label=CPU per negotiation: the anchor's writes plus the signatures at openssl speed" \
+	value="$cpu_floor" unit=ms better=lower "note=at most $rate_ceiling/s on $(nproc) cores"
 json_fig id=throughput_latency_median "label=$CONC in flight: latency median" value="$tp_med" \
 	unit=ms better=lower
 json_fig id=throughput_latency_p95 "label=$CONC in flight: latency p95" value="$tp_p95" \

@@ -336,6 +336,7 @@ agora_key_load_or_create(const char *path, bool *created, char *err, size_t errl
 static uint8_t vcache[VCACHE_SLOTS][AGORA_SHA256_LEN];
 static pthread_mutex_t vcache_mu = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic unsigned long vcache_hits;
+static _Atomic unsigned long n_signs, n_verifies;
 
 static void
 vcache_digest(const struct agora_key *k, const void *msg, size_t len, const uint8_t *sig,
@@ -380,6 +381,14 @@ agora_ed25519_verify_cache_hits(void)
 }
 
 void
+agora_ed25519_counts(struct agora_ed25519_counts *out)
+{
+	out->signs = atomic_load(&n_signs);
+	out->verifies = atomic_load(&n_verifies);
+	out->remembered = atomic_load(&vcache_hits);
+}
+
+void
 agora_ed25519_verify_cache_clear(void)
 {
 	pthread_mutex_lock(&vcache_mu);
@@ -404,6 +413,7 @@ agora_ed25519_sign(const struct agora_key *k, const void *msg, size_t len,
 		ok = true;
 	EVP_MD_CTX_free(ctx);
 	if (ok) {
+		atomic_fetch_add(&n_signs, 1);
 		uint8_t d[AGORA_SHA256_LEN];
 		vcache_digest(k, msg, len, sig, d);
 		vcache_put(d);
@@ -423,6 +433,7 @@ agora_ed25519_verify(const struct agora_key *k, const void *msg, size_t len,
 		atomic_fetch_add(&vcache_hits, 1);
 		return true;
 	}
+	atomic_fetch_add(&n_verifies, 1);
 	bool ok = false;
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	if (!ctx)

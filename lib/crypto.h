@@ -50,6 +50,14 @@ bool agora_ed25519_verify(const struct agora_key *k, const void *msg, size_t len
  * since the start, and a way to forget them all (tests). */
 unsigned long agora_ed25519_verify_cache_hits(void);
 void agora_ed25519_verify_cache_clear(void);
+/* Ed25519 work of this process since it started, for /metrics: signatures
+ * made, verifications that ran the curve arithmetic (whatever their
+ * outcome; a signature of the wrong length is refused before it), and
+ * verifications answered from the remembered signatures. */
+struct agora_ed25519_counts {
+	unsigned long signs, verifies, remembered;
+};
+void agora_ed25519_counts(struct agora_ed25519_counts *out);
 
 void agora_sha256(const void *data, size_t len, uint8_t out[AGORA_SHA256_LEN]);
 /* Incremental SHA-256 for streams (uploads, transfers).  new → update… →

@@ -3,6 +3,7 @@
 #include "db.h"
 #include "jose.h"
 #include "log.h"
+#include "util.h"
 #include "yamljson.h"
 
 #include <pthread.h>
@@ -29,8 +30,20 @@ agora_svc_metrics(struct agora_req *r)
 {
 	const struct agora_service *s = r->app;
 	char *text = agora_server_metrics(s->server);
-	enum MHD_Result ret = agora_reply_text(r, 200, "text/plain; version=0.0.4", text);
+	struct agora_ed25519_counts e;
+	agora_ed25519_counts(&e);
+	char *all = xasprintf("%s"
+			      "# HELP agora_ed25519_operations_total Ed25519 signatures made and"
+			      " checked by this process (verify_remembered: answered from the"
+			      " signatures it verified or made before).\n"
+			      "# TYPE agora_ed25519_operations_total counter\n"
+			      "agora_ed25519_operations_total{op=\"sign\"} %lu\n"
+			      "agora_ed25519_operations_total{op=\"verify\"} %lu\n"
+			      "agora_ed25519_operations_total{op=\"verify_remembered\"} %lu\n",
+			      text, e.signs, e.verifies, e.remembered);
 	free(text);
+	enum MHD_Result ret = agora_reply_text(r, 200, "text/plain; version=0.0.4", all);
+	free(all);
 	return ret;
 }
 

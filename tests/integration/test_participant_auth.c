@@ -192,3 +192,49 @@ Test(participant_auth, own_credential_only)
 	harness_resp_free(r);
 	free(t);
 }
+
+/* One of /metrics' Ed25519 counters (op = sign, verify, verify_remembered). */
+static unsigned long
+ed25519_count(const char *op)
+{
+	struct harness_resp *r = fx_call("GET", "/metrics", NULL, NULL);
+	cr_assert_eq(r->status, 200);
+	char *key = xasprintf("agora_ed25519_operations_total{op=\"%s\"} ", op);
+	const char *at = strstr(r->body, key);
+	cr_assert_not_null(at, "%s", r->body);
+	unsigned long n = strtoul(at + strlen(key), NULL, 10);
+	free(key);
+	harness_resp_free(r);
+	return n;
+}
+
+/* A token's signature is checked once by the curve arithmetic; the same
+ * token again (a replay, refused) is answered from the remembered
+ * signatures before the replay cache refuses it — and /metrics says so. */
+Test(participant_auth, signature_checks_are_counted_in_metrics)
+{
+	fx_participant(&city, CITY);
+	unsigned long v0 = ed25519_count("verify"), m0 = ed25519_count("verify_remembered");
+	char *t = fx_token(&city, "GET", WHOAMI, NULL, NULL);
+	struct harness_resp *r = fx_call("GET", WHOAMI, t, NULL);
+	cr_assert_eq(r->status, 200, "%s", r->body);
+	harness_resp_free(r);
+	cr_expect_eq(ed25519_count("verify"), v0 + 1);
+	cr_expect_eq(ed25519_count("verify_remembered"), m0);
+	r = fx_call("GET", WHOAMI, t, NULL);
+	fx_assert_error(r, 401, "token_replayed");
+	harness_resp_free(r);
+	cr_expect_eq(ed25519_count("verify"), v0 + 1);
+	cr_expect_eq(ed25519_count("verify_remembered"), m0 + 1);
+	/* A forged signature is checked, and fails. */
+	char *forged = xstrdup(t);
+	char *c = forged + strlen(forged) - 10;	/* inside the signature */
+	*c = *c == 'A' ? 'B' : 'A';
+	r = fx_call("GET", WHOAMI, forged, NULL);
+	fx_assert_error(r, 401, "bad_signature");
+	harness_resp_free(r);
+	cr_expect_eq(ed25519_count("verify"), v0 + 2);
+	cr_expect_eq(ed25519_count("verify_remembered"), m0 + 1);
+	free(forged);
+	free(t);
+}

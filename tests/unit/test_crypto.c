@@ -312,6 +312,50 @@ Test(crypto, verified_signatures_are_remembered_exactly)
 	agora_key_free(k);
 }
 
+/* What /metrics reports: signatures made, verifications that ran the curve
+ * arithmetic (failed ones too), and those answered from memory.  Criterion
+ * runs each test in a process of its own, so nothing else counts here. */
+Test(crypto, ed25519_operations_are_counted)
+{
+	struct agora_key *k = agora_key_generate();
+	uint8_t sig[64];
+	const char msg[] = "verification urn:uuid:7";
+	struct agora_ed25519_counts a, b;
+	agora_ed25519_counts(&a);
+	cr_assert(agora_ed25519_sign(k, msg, strlen(msg), sig));
+	agora_ed25519_counts(&b);
+	cr_expect_eq(b.signs, a.signs + 1);
+	cr_expect_eq(b.verifies, a.verifies);
+	cr_expect_eq(b.remembered, a.remembered);
+
+	/* Signed here: remembered, no arithmetic. */
+	cr_expect(agora_ed25519_verify(k, msg, strlen(msg), sig, 64));
+	agora_ed25519_counts(&b);
+	cr_expect_eq(b.verifies, a.verifies);
+	cr_expect_eq(b.remembered, a.remembered + 1);
+
+	/* Forgotten: one verification; a failing one counts as well; a
+	 * signature of the wrong length is refused before any arithmetic. */
+	agora_ed25519_verify_cache_clear();
+	cr_expect(agora_ed25519_verify(k, msg, strlen(msg), sig, 64));
+	cr_expect_not(agora_ed25519_verify(k, msg, strlen(msg) - 1, sig, 64));
+	cr_expect_not(agora_ed25519_verify(k, msg, strlen(msg), sig, 63));
+	agora_ed25519_counts(&b);
+	cr_expect_eq(b.signs, a.signs + 1);
+	cr_expect_eq(b.verifies, a.verifies + 2);
+	cr_expect_eq(b.remembered, a.remembered + 1);
+
+	/* A public key cannot sign, and that is not counted. */
+	uint8_t pub[32];
+	agora_key_public_raw(k, pub);
+	struct agora_key *pk = agora_key_from_public_raw(pub);
+	cr_expect_not(agora_ed25519_sign(pk, msg, strlen(msg), sig));
+	agora_ed25519_counts(&b);
+	cr_expect_eq(b.signs, a.signs + 1);
+	agora_key_free(pk);
+	agora_key_free(k);
+}
+
 TestSuite(crypto_pem, .init = tmpdir_init, .fini = tmpdir_fini);
 
 Test(crypto_pem, save_is_0600_and_loads_same_key)
