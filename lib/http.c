@@ -3,9 +3,11 @@
  * Request life cycle on libmicrohttpd:
  *   uri_log callback    → allocate struct request (start time, request id)
  *   access handler #1   → route match (404/405), media type (415),
- *                         Content-Length check (413 before any body is read)
- *   access handler #2…n → append the body, bounded; an over-long chunked
- *                         body is drained and answered 413, or cut off
+ *                         Content-Length check (413 before the body when the
+ *                         client expects 100-continue or announces more than
+ *                         DRAIN_LIMIT)
+ *   access handler #2…n → append the body, bounded; an over-long body is
+ *                         drained and answered 413, or cut off
  *   access handler last → authenticate, parse JSON, call the handler
  *   completed callback  → access-log line, metrics, free
  */
@@ -28,8 +30,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* A chunked body past the limit is read and dropped up to this much more,
- * so the client sees the 413; past it the connection is closed. */
+/* A body past the limit (chunked, or announced by a client that does not
+ * wait for 100 Continue) is read and dropped up to this much, so the client
+ * sees the 413; past it the connection is closed. */
 #define DRAIN_LIMIT (8u * AGORA_JSON_BODY_LIMIT)
 #define MAX_SEGMENTS 16
 
@@ -723,6 +726,14 @@ framing_problem(struct MHD_Connection *conn, const char *version)
 	return NULL;
 }
 
+/* Did the client ask for "100 Continue" before sending its body? */
+static bool
+expects_continue(struct MHD_Connection *conn)
+{
+	const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Expect");
+	return v && strcasecmp(v, "100-continue") == 0;
+}
+
 static enum MHD_Result
 access_handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
 	       const char *version, const char *upload_data, size_t *upload_data_size,
@@ -770,9 +781,20 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 		if (clen) {
 			char *end;
 			unsigned long long n = strtoull(clen, &end, 10);
-			if (*end == '\0' && n > body_limit(rq))
-				return agora_reply_error(&rq->req, AGORA_E_BODY_TOO_LARGE,
-							 "the body exceeds %zu bytes", body_limit(rq));
+			/* Too large.  A client waiting for "100 Continue" gets the
+			 * 413 instead, before it sends the body; so does one that
+			 * announces more than DRAIN_LIMIT (the connection is then
+			 * closed).  Any other client sends its body straight away:
+			 * answering at once would close the connection under its
+			 * writes, and it might never read the 413 — so the body is
+			 * read and dropped first, as an over-long chunked one is. */
+			if (*end == '\0' && n > body_limit(rq)) {
+				if (n > DRAIN_LIMIT || expects_continue(conn))
+					return agora_reply_error(&rq->req, AGORA_E_BODY_TOO_LARGE,
+								 "the body exceeds %zu bytes",
+								 body_limit(rq));
+				rq->too_large = true;
+			}
 		}
 		return MHD_YES;
 	}
