@@ -1571,6 +1571,19 @@ report(json_t *t, const char *event, json_t **answer)
 	return ok;
 }
 
+/* The side that moved the data completes the transfer (DSP
+ * TransferCompletionMessage through the outbox).  When that commit fails,
+ * the reported transfer stays STARTED: the scan finds it (db_ctr_pending,
+ * "complete") and handle() tries again. */
+static void
+complete(json_t *t)
+{
+	enum agora_error e = transfer_act(conn, sget(t, "id"), TR_COMPLETE, NULL, NULL);
+	if (e != AGORA_E__COUNT)
+		agora_logf(AGORA_LOG_WARN, "dataplane", "%s: not completed yet: %s", sget(t, "id"),
+			   agora_error_info(e)->symbol);
+}
+
 static void
 do_report(json_t *t)
 {
@@ -1606,7 +1619,7 @@ do_report(json_t *t)
 	/* Who completes: the consumer for a pull, the provider for a push. */
 	bool pull = str_eq(sget(t, "format"), AGORA_DSPT_PULL);
 	if (str_eq(sget(t, "state"), "STARTED") && pull != provider)
-		transfer_act(conn, id, TR_COMPLETE, NULL, NULL);
+		complete(t);
 }
 
 static void
@@ -1733,6 +1746,11 @@ handle(const char *id)
 	long long attempts = json_integer_value(json_object_get(t, "attempts"));
 	if (attempts >= MAX_ATTEMPTS) {
 		/* given up: visible in the API */
+	} else if (str_eq(state, "STARTED") && sget(t, "reported_at") && pull == consumer) {
+		/* Received (or sent) and reported, not completed: the process
+		 * died, or the database went away, between do_report's record
+		 * of the report and the completion's commit. */
+		complete(t);
 	} else if (consumer && sget(t, "delete_due_at") && !sget(t, "deleted_at")) {
 		int64_t due = 0;
 		if (agora_time_parse_rfc3339(sget(t, "delete_due_at"), &due) && due / 1000 <= agora_now())

@@ -93,7 +93,11 @@ const struct agora_stmt db_transfer_stmts[] = {
 	  " UNION ALL SELECT id, 'push' FROM transfers WHERE role = 'provider' AND state = 'STARTED'"
 	  "  AND format = 'HttpData-PUSH' AND sha256 IS NULL AND attempts < 20"
 	  " UNION ALL SELECT id, 'delete' FROM transfers WHERE role = 'consumer'"
-	  "  AND delete_due_at <= now() AND deleted_at IS NULL) p" },
+	  "  AND delete_due_at <= now() AND deleted_at IS NULL"
+	  /* reported but not completed: see dataplane.c, complete() */
+	  " UNION ALL SELECT id, 'complete' FROM transfers WHERE state = 'STARTED'"
+	  "  AND reported_at IS NOT NULL AND ((role = 'consumer' AND format = 'HttpData-PULL')"
+	  "  OR (role = 'provider' AND format = 'HttpData-PUSH'))) p" },
 	{ NULL, NULL }
 };
 

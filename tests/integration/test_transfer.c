@@ -493,3 +493,80 @@ Test(transfer, resumed_pull_of_complete_data_starts_over)
 	free(id);
 	free(ag);
 }
+
+/* Run one statement on the consumer connector's database. */
+static void
+mobi_sql(const char *sql)
+{
+	PGconn *db = PQconnectdb(mobi.db);
+	cr_assert_eq(PQstatus(db), CONNECTION_OK, "%s", PQerrorMessage(db));
+	PGresult *r = PQexec(db, sql);
+	cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s: %s", sql, PQresultErrorMessage(r));
+	PQclear(r);
+	PQfinish(db);
+}
+
+/* A pull whose receipt was reported to the broker, but whose completion
+ * did not commit — the consumer connector killed, or its database gone,
+ * between the two (found by make test-load's kill -9 round: the transfer
+ * stayed STARTED at all three parties, nothing left to send) — is
+ * completed once it can be.  A trigger makes the completion's commit
+ * fail until it is dropped. */
+Test(transfer, reported_pull_completes_after_a_failed_commit)
+{
+	char *ag = agreement_for("Air quality completion", OPEN, NULL);
+	mobi_sql("CREATE FUNCTION test_no_completion() RETURNS trigger LANGUAGE plpgsql AS"
+		 " $$ BEGIN RAISE EXCEPTION 'the test blocks completions'; END $$");
+	mobi_sql("CREATE TRIGGER test_no_completion BEFORE UPDATE ON transfers FOR EACH ROW"
+		 " WHEN (NEW.state = 'COMPLETED' AND OLD.state <> 'COMPLETED')"
+		 " EXECUTE FUNCTION test_no_completion()");
+	char *id = start_transfer(ag, NULL);
+	json_t *t = NULL;
+	char *path = xasprintf("/api/v1/transfers/%s", id);
+	for (int i = 0; i < 200; i++) {	/* until the receipt is reported */
+		struct harness_resp *r = cfx_call(&mobi, "GET", path, CONN_ADMIN_KEY, NULL);
+		cr_assert_eq(r->status, 200, "%s", r->body);
+		json_decref(t);
+		t = json_incref(r->json);
+		harness_resp_free(r);
+		if (json_object_get(t, "reportedAt") || !strcmp(sget(t, "state"), "TERMINATED"))
+			break;
+		usleep(50000);
+	}
+	char *text = json_dumps(t, 0);
+	cr_assert(json_object_get(t, "reportedAt"), "%s", text);
+	free(text);
+	/* Tried and refused (the scan retries each second): still STARTED. */
+	usleep(1500000);
+	json_decref(t);
+	t = tfx_wait(id, "STARTED", false);
+	cr_assert_str_eq(sget(t, "state"), "STARTED");
+	json_decref(t);
+	mobi_sql("DROP TRIGGER test_no_completion ON transfers");
+	t = wait_transfer(id, false);
+	text = json_dumps(t, 0);
+	cr_assert_str_eq(sget(t, "state"), "COMPLETED", "%s", text);
+	cr_assert(json_is_true(json_object_get(t, "verified")), "%s", text);
+	free(text);
+	json_decref(t);
+	/* The completion reached the provider through the broker. */
+	const char *pstate = NULL;
+	json_t *pt = NULL;
+	for (int i = 0; i < 200; i++) {
+		struct harness_resp *r = cfx_call(&city, "GET", "/api/v1/transfers?role=provider",
+						  CONN_ADMIN_KEY, NULL);
+		cr_assert_eq(r->status, 200, "%s", r->body);
+		json_decref(pt);
+		pt = json_incref(json_array_get(json_object_get(r->json, "results"), 0));
+		harness_resp_free(r);
+		pstate = sget(pt, "state");
+		if (pstate && !strcmp(pstate, "COMPLETED"))
+			break;
+		usleep(50000);
+	}
+	cr_assert_str_eq(pstate, "COMPLETED");
+	json_decref(pt);
+	free(path);
+	free(id);
+	free(ag);
+}
