@@ -90,6 +90,8 @@ const struct agora_stmt db_transfer_stmts[] = {
 	  "  AND format = 'HttpData-PULL' AND auto_pull AND received_at IS NULL AND attempts < 20"
 	  " UNION ALL SELECT id, 'report' FROM transfers WHERE role = 'consumer'"
 	  "  AND received_at IS NOT NULL AND reported_at IS NULL AND attempts < 20"
+	  " UNION ALL SELECT id, 'report' FROM transfers WHERE role = 'provider'"
+	  "  AND sha256 IS NOT NULL AND reported_at IS NULL AND attempts < 20"
 	  " UNION ALL SELECT id, 'push' FROM transfers WHERE role = 'provider' AND state = 'STARTED'"
 	  "  AND format = 'HttpData-PUSH' AND sha256 IS NULL AND attempts < 20"
 	  " UNION ALL SELECT id, 'delete' FROM transfers WHERE role = 'consumer'"

@@ -570,3 +570,57 @@ Test(transfer, reported_pull_completes_after_a_failed_commit)
 	free(id);
 	free(ag);
 }
+
+/* The provider's report of what it sent, when it did not get through (the
+ * broker down at that moment; here: its record forgotten by hand after the
+ * fact), is made again by the worker's scan — and the broker, which has it,
+ * answers the repeat with the same ledger entry. */
+Test(transfer, provider_report_is_retried_by_the_scan)
+{
+	char *ag = agreement_for("Air quality provider report", OPEN, NULL);
+	char *id = start_transfer(ag, NULL);
+	json_t *t = wait_transfer(id, false);
+	cr_assert_str_eq(sget(t, "state"), "COMPLETED");
+	char *bpid = xstrdup(sget(t, "brokerPid"));
+	json_decref(t);
+	char *pid = NULL;
+	for (int i = 0; i < 200 && !pid; i++) {
+		struct harness_resp *r = cfx_call(&city, "GET", "/api/v1/transfers?role=provider",
+						  CONN_ADMIN_KEY, NULL);
+		cr_assert_eq(r->status, 200, "%s", r->body);
+		json_t *pt = json_array_get(json_object_get(r->json, "results"), 0);
+		if (pt && json_object_get(pt, "reportedAt"))
+			pid = xstrdup(sget(pt, "id"));
+		harness_resp_free(r);
+		if (!pid)
+			usleep(50000);
+	}
+	cr_assert_not_null(pid, "the provider reported what it sent");
+	int entries = ledger_count("transfer_completed", bpid);
+	cr_assert_eq(entries, 2);
+
+	PGconn *db = PQconnectdb(city.db);
+	cr_assert_eq(PQstatus(db), CONNECTION_OK, "%s", PQerrorMessage(db));
+	const char *p[] = { pid };
+	PGresult *r = PQexecParams(db, "UPDATE transfers SET reported_at = NULL WHERE id = $1", 1,
+				   NULL, p, NULL, NULL, 0);
+	cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
+	cr_assert_str_eq(PQcmdTuples(r), "1");
+	PQclear(r);
+	bool again = false;
+	for (int i = 0; i < 100 && !again; i++) {
+		r = PQexecParams(db, "SELECT 1 FROM transfers WHERE id = $1 AND reported_at IS NOT NULL",
+				 1, NULL, p, NULL, NULL, 0);
+		again = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+		PQclear(r);
+		if (!again)
+			usleep(50000);
+	}
+	PQfinish(db);
+	cr_assert(again, "the scan reported it again");
+	cr_expect_eq(ledger_count("transfer_completed", bpid), 2);
+	free(pid);
+	free(bpid);
+	free(id);
+	free(ag);
+}
