@@ -246,14 +246,17 @@ edops() {
 ossl=$(openssl speed -seconds 2 ed25519 2>/dev/null | grep 'EdDSA (Ed25519)' || true)
 set -- $ossl
 [ $# -ge 2 ] && shift $(($# - 2)) && ossl_sign=$1 ossl_verify=$2 || ossl_sign=0 ossl_verify=0
+# pgbench_32 SCRIPT OUT [CPU]: the anchor SCRIPT with $CONC clients, its
+# output appended to OUT; with CPU, the run's CPU line appended there.
+pgbench_32() {
+	c0=$(ticks)
+	pgbench -n -c "$CONC" -j 2 -T "$TP_SECONDS" -f "$work/$1" "$(pg anchor)" 2>/dev/null | tee -a "$work/$2" | grep -E '^(tps|latency)'
+	[ -z "${3:-}" ] || echo "$c0 $(ticks) $(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$work/$2" | tail -1)" >>"$work/$3"
+}
 anchor32() {
-	c0=$(ticks)
-	pgbench -n -c "$CONC" -j 2 -T "$TP_SECONDS" -f "$work/anchor.sql" "$(pg anchor)" 2>/dev/null | tee -a "$work/pgb32" | grep -E '^(tps|latency)'
-	echo "$c0 $(ticks) $(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$work/pgb32" | tail -1)" >>"$work/cpu_anchor"
-	pgbench -n -c "$CONC" -j 2 -T "$TP_SECONDS" -f "$work/anchor_notify.sql" "$(pg anchor)" 2>/dev/null | tee -a "$work/pgbn32" | grep -E '^(tps|latency)'
-	c0=$(ticks)
-	pgbench -n -c "$CONC" -j 2 -T "$TP_SECONDS" -f "$work/anchor_batched.sql" "$(pg anchor)" 2>/dev/null | tee -a "$work/pgbb32" | grep -E '^(tps|latency)'
-	echo "$c0 $(ticks) $(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$work/pgbb32" | tail -1)" >>"$work/cpu_anchorb"
+	pgbench_32 anchor.sql pgb32 cpu_anchor
+	pgbench_32 anchor_notify.sql pgbn32
+	pgbench_32 anchor_batched.sql pgbb32 cpu_anchorb
 }
 # Three rounds, each: agora's latency run, the anchor's 1-client run,
 # agora's throughput run, the anchor's 32-client runs — interleaved, so that

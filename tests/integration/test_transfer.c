@@ -447,6 +447,22 @@ Test(transfer, inform_duty_tells_the_provider)
 	free(ag);
 }
 
+/* Run one statement (param $1, may be NULL) on a connector's database:
+ * the rows it changed. */
+static long
+db_exec(const char *conninfo, const char *sql, const char *param)
+{
+	PGconn *db = PQconnectdb(conninfo);
+	cr_assert_eq(PQstatus(db), CONNECTION_OK, "%s", PQerrorMessage(db));
+	const char *p[] = { param };
+	PGresult *r = PQexecParams(db, sql, param ? 1 : 0, NULL, p, NULL, NULL, 0);
+	cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s: %s", sql, PQresultErrorMessage(r));
+	long n = atol(PQcmdTuples(r));
+	PQclear(r);
+	PQfinish(db);
+	return n;
+}
+
 /* A pull resumed with every byte already received (the consumer connector
  * killed after the last byte, before it recorded the data as received —
  * found by make test-load's kill -9 of the consumer) gets 416 from the
@@ -469,15 +485,7 @@ Test(transfer, resumed_pull_of_complete_data_starts_over)
 	cr_assert_not_null(f, "%s", part);
 	cr_assert_eq(fwrite(content, 1, strlen(content), f), strlen(content));
 	fclose(f);
-	PGconn *db = PQconnectdb(mobi.db);
-	cr_assert_eq(PQstatus(db), CONNECTION_OK, "%s", PQerrorMessage(db));
-	const char *p[] = { id };
-	PGresult *r = PQexecParams(db, "UPDATE transfers SET auto_pull = true WHERE id = $1", 1, NULL, p,
-				   NULL, NULL, 0);
-	cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
-	cr_assert_str_eq(PQcmdTuples(r), "1");
-	PQclear(r);
-	PQfinish(db);
+	cr_assert_eq(db_exec(mobi.db, "UPDATE transfers SET auto_pull = true WHERE id = $1", id), 1);
 	t = wait_transfer(id, false);
 	char *text = json_dumps(t, 0);
 	cr_assert_str_eq(sget(t, "state"), "COMPLETED", "%s", text);
@@ -494,18 +502,6 @@ Test(transfer, resumed_pull_of_complete_data_starts_over)
 	free(ag);
 }
 
-/* Run one statement on the consumer connector's database. */
-static void
-mobi_sql(const char *sql)
-{
-	PGconn *db = PQconnectdb(mobi.db);
-	cr_assert_eq(PQstatus(db), CONNECTION_OK, "%s", PQerrorMessage(db));
-	PGresult *r = PQexec(db, sql);
-	cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s: %s", sql, PQresultErrorMessage(r));
-	PQclear(r);
-	PQfinish(db);
-}
-
 /* A pull whose receipt was reported to the broker, but whose completion
  * did not commit — the consumer connector killed, or its database gone,
  * between the two (found by make test-load's kill -9 round: the transfer
@@ -515,11 +511,11 @@ mobi_sql(const char *sql)
 Test(transfer, reported_pull_completes_after_a_failed_commit)
 {
 	char *ag = agreement_for("Air quality completion", OPEN, NULL);
-	mobi_sql("CREATE FUNCTION test_no_completion() RETURNS trigger LANGUAGE plpgsql AS"
-		 " $$ BEGIN RAISE EXCEPTION 'the test blocks completions'; END $$");
-	mobi_sql("CREATE TRIGGER test_no_completion BEFORE UPDATE ON transfers FOR EACH ROW"
-		 " WHEN (NEW.state = 'COMPLETED' AND OLD.state <> 'COMPLETED')"
-		 " EXECUTE FUNCTION test_no_completion()");
+	db_exec(mobi.db, "CREATE FUNCTION test_no_completion() RETURNS trigger LANGUAGE plpgsql AS"
+		" $$ BEGIN RAISE EXCEPTION 'the test blocks completions'; END $$", NULL);
+	db_exec(mobi.db, "CREATE TRIGGER test_no_completion BEFORE UPDATE ON transfers FOR EACH ROW"
+		" WHEN (NEW.state = 'COMPLETED' AND OLD.state <> 'COMPLETED')"
+		" EXECUTE FUNCTION test_no_completion()", NULL);
 	char *id = start_transfer(ag, NULL);
 	json_t *t = NULL;
 	char *path = xasprintf("/api/v1/transfers/%s", id);
@@ -542,7 +538,7 @@ Test(transfer, reported_pull_completes_after_a_failed_commit)
 	t = tfx_wait(id, "STARTED", false);
 	cr_assert_str_eq(sget(t, "state"), "STARTED");
 	json_decref(t);
-	mobi_sql("DROP TRIGGER test_no_completion ON transfers");
+	db_exec(mobi.db, "DROP TRIGGER test_no_completion ON transfers", NULL);
 	t = wait_transfer(id, false);
 	text = json_dumps(t, 0);
 	cr_assert_str_eq(sget(t, "state"), "COMPLETED", "%s", text);
@@ -599,24 +595,17 @@ Test(transfer, provider_report_is_retried_by_the_scan)
 	int entries = ledger_count("transfer_completed", bpid);
 	cr_assert_eq(entries, 2);
 
-	PGconn *db = PQconnectdb(city.db);
-	cr_assert_eq(PQstatus(db), CONNECTION_OK, "%s", PQerrorMessage(db));
-	const char *p[] = { pid };
-	PGresult *r = PQexecParams(db, "UPDATE transfers SET reported_at = NULL WHERE id = $1", 1,
-				   NULL, p, NULL, NULL, 0);
-	cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
-	cr_assert_str_eq(PQcmdTuples(r), "1");
-	PQclear(r);
+	cr_assert_eq(db_exec(city.db, "UPDATE transfers SET reported_at = NULL WHERE id = $1", pid), 1);
+	/* The id is a urn:uuid: no quoting to worry about. */
+	char *reported = xasprintf("SELECT count(*) FROM transfers WHERE id = '%s'"
+				   " AND reported_at IS NOT NULL", pid);
 	bool again = false;
 	for (int i = 0; i < 100 && !again; i++) {
-		r = PQexecParams(db, "SELECT 1 FROM transfers WHERE id = $1 AND reported_at IS NOT NULL",
-				 1, NULL, p, NULL, NULL, 0);
-		again = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
-		PQclear(r);
+		again = harness_db_count(city.db, reported) == 1;
 		if (!again)
 			usleep(50000);
 	}
-	PQfinish(db);
+	free(reported);
 	cr_assert(again, "the scan reported it again");
 	cr_expect_eq(ledger_count("transfer_completed", bpid), 2);
 	free(pid);
