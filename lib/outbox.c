@@ -925,6 +925,14 @@ worker(void *arg)
 				continue;	/* scan again: a backlog drains */
 			if (n < 0)
 				ms = DEGRADED_CAP_MS;
+			/* A message not due yet (a retry — often one whose
+			 * scan came a little before its next_at, which the
+			 * database set after scan_later's clock): any worker
+			 * scans then.  Kept only in this worker's wait, it was
+			 * lost when a hint woke the worker first, and the
+			 * message waited for the idle cap (30 s). */
+			else if (ms > 0)
+				scan_later(ob, ms);
 		}
 		if (chain && !more) {
 			free(chain);

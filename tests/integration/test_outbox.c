@@ -909,3 +909,44 @@ Test(outbox, put_in_agora_db_tx_is_woken_after_commit_without_notify)
 	agora_outbox_stop(ob);
 	cr_assert_eq(db_count("SELECT count(*) FROM outbox"), 0);
 }
+
+/* A message not due yet when a scan looks (a retry) goes out when it falls
+ * due, even when the only worker is woken for other work in between: the
+ * time it is due was kept only in that worker's wait, and after the other
+ * work the worker slept until the idle cap (30 s) — what made the
+ * negotiation crash test wait 30 s after a restart now and then, and once
+ * time out.  One worker; the message is put by hand with next_at 1.5 s
+ * ahead, a scan finds it not due, then a commit here hands the worker
+ * another message. */
+Test(outbox, message_due_later_goes_out_when_due_after_other_work)
+{
+	struct agora_outbox_config cfg = {
+		.conninfo = conninfo, .key = key, .kid = kid, .self_id = SELF_A,
+		.on_result = on_result, .workers = 1,
+	};
+	struct agora_outbox *ob = agora_outbox_start(&cfg);
+	cr_assert_not_null(ob);
+	wait_listening();
+	PGconn *db = PQconnectdb(conninfo);
+	cr_assert_eq(PQstatus(db), CONNECTION_OK, "%s", PQerrorMessage(db));
+	char *url = xasprintf("http://127.0.0.1:%d/ok", peer.port);
+	const char *p[] = { url, PEER_AUD };
+	PGresult *r = PQexecParams(db, "INSERT INTO outbox (kind, url, audience, body, ref, next_at)"
+				   " VALUES ('test-kind', $1, $2, '{\"msgId\":\"later\"}', 'ref-later',"
+				   " now() + interval '1500 milliseconds')", 2, NULL, p, NULL, NULL, 0);
+	cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
+	PQclear(r);
+	PQfinish(db);
+	free(url);
+	agora_outbox_wake(ob);	/* a scan: nothing due yet */
+	usleep(300 * 1000);
+	cr_assert_eq(peer_count(NULL, "later"), 0);
+	struct tx_put t = { "meanwhile", "ref-meanwhile", false };
+	cr_assert_eq(agora_db_tx(tx_put_fn, &t, false), AGORA_QS_ONE);
+	WAIT_UNTIL(peer_count(NULL, "meanwhile") == 1, 3000);
+	cr_assert_eq(peer_count(NULL, "meanwhile"), 1);
+	WAIT_UNTIL(peer_count(NULL, "later") == 1, 10000);
+	cr_assert_eq(peer_count(NULL, "later"), 1, "the message due later waited for the idle cap");
+	agora_outbox_stop(ob);
+	cr_assert_eq(db_count("SELECT count(*) FROM outbox"), 0);
+}
